@@ -1,0 +1,33 @@
+# `make reproduce` and `make test` set everything up themselves: they create .venv with the
+# Python 3.11+ on PATH (override with `make PYTHON=python3.12 ...`) and install the package into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test test-slow reproduce reproduce-quick bench clean venv
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+reproduce: $(STAMP)
+	$(BIN)/python experiments/reproduce.py --out results
+
+reproduce-quick: $(STAMP)
+	$(BIN)/python experiments/reproduce.py --out results --quick
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .hypothesis

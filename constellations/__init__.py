@@ -1,0 +1,58 @@
+"""constellations: the geometry of the sigmoid contrastive loss (SigLIP).
+
+The public surface (``shared/docs/api.md``): the losses of :mod:`constellations.loss` and the
+geometry of :mod:`constellations.geometry` are re-exported here; bounds, codes, constructions,
+experiments and the SigLIP trainer live in their own submodules.
+"""
+
+from .geometry import (
+    ConstellationStats,
+    ModalityGapStats,
+    RetrievalResult,
+    Separability,
+    constellation_statistics,
+    inner_products,
+    is_constellation,
+    linear_separability,
+    margin_and_relative_bias,
+    modality_gap_statistics,
+    retrieval,
+    xi_statistic,
+)
+from .loss import (
+    log_sigmoid_loss,
+    multimodal_sigmoid_loss,
+    relative_bias_loss,
+    sigmoid_loss,
+    sigmoid_loss_from_logits,
+    sigmoid_loss_terms,
+    softmax_loss,
+    synchronization_graph,
+    triplet_loss,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConstellationStats",
+    "ModalityGapStats",
+    "RetrievalResult",
+    "Separability",
+    "constellation_statistics",
+    "inner_products",
+    "is_constellation",
+    "linear_separability",
+    "log_sigmoid_loss",
+    "margin_and_relative_bias",
+    "modality_gap_statistics",
+    "multimodal_sigmoid_loss",
+    "relative_bias_loss",
+    "retrieval",
+    "sigmoid_loss",
+    "sigmoid_loss_from_logits",
+    "sigmoid_loss_terms",
+    "softmax_loss",
+    "synchronization_graph",
+    "triplet_loss",
+    "xi_statistic",
+]

@@ -1,0 +1,314 @@
+"""Geometry of paired embeddings: inner products, margins, constellations, retrieval, modality gap.
+
+For unit rows U_i, V_i (shape (N, d)), s_ij = <U_i, V_j> (``theory.md`` section 3):
+
+    (U, V) is an (m, b_rel)-constellation  iff  s_ii >= b_rel + m for all i  and  s_ij <= b_rel - m (i != j)
+    m*     = (min_i s_ii - max_{i != j} s_ij) / 2      (the largest such m; half the gap)
+    b*_rel = (min_i s_ii + max_{i != j} s_ij) / 2      (the threshold attaining it)
+
+Everything here is NumPy in float64 and works on (N, N) inner products in row blocks, so memory
+stays O(block * N) (about 64 MiB per block by default) and N = 100,000 fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+from scipy.optimize import linprog
+
+from ._validation import as_unit_rows, check_pair, check_scalar, validated_pair
+
+#: Bytes of float64 inner products held at once by the blocked computations.
+BLOCK_BYTES = 64 * 2**20
+
+
+def _rows_per_block(n_cols: int, block_bytes: int = BLOCK_BYTES) -> int:
+    return max(1, block_bytes // (8 * max(n_cols, 1)))
+
+
+def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int = BLOCK_BYTES
+                              ) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (start, U[start:stop] @ V.T) over row blocks of at most ``block_bytes`` bytes each.
+
+    Inputs are taken as they are (already validated float64 arrays); this is the building block
+    of every blocked statistic in the package.
+    """
+    rows = _rows_per_block(len(V), block_bytes)
+    for start in range(0, len(U), rows):
+        yield start, U[start:start + rows] @ V.T
+
+
+def inner_products(U, V, *, normalize: bool = False) -> np.ndarray:
+    """The full (N_U, N_V) inner-product matrix s_ij = <U_i, V_j> (float64).
+
+    Builds the whole matrix: for large N use the blocked statistics in this module instead.
+    """
+    check_pair(U, V, min_rows=1, same_n=False)
+    U = as_unit_rows(U, "U", normalize=normalize)
+    V = as_unit_rows(V, "V", normalize=normalize)
+    return U @ V.T
+
+
+def positive_inner_products(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """s_ii = <U_i, V_i> for validated arrays (row-wise, exact to float64 rounding)."""
+    return np.einsum("ij,ij->i", U, V)
+
+
+@dataclass(frozen=True)
+class ConstellationStats:
+    """The inner-product separation of (U, V) and where it is attained.
+
+    Attributes:
+      margin: m* = (min_positive - max_negative) / 2 (negative when not a constellation).
+      relative_bias: b*_rel = (min_positive + max_negative) / 2.
+      min_positive: min_i <U_i, V_i>; attained at ``worst_positive`` (= i).
+      max_negative: max_{i != j} <U_i, V_j>; attained at ``worst_negative`` (= (i, j)).
+    """
+
+    margin: float
+    relative_bias: float
+    min_positive: float
+    max_negative: float
+    worst_positive: int
+    worst_negative: tuple[int, int]
+
+    @property
+    def full_gap(self) -> float:
+        """2 m*, the quantity the paper's appendix tables report."""
+        return 2.0 * self.margin
+
+
+def _max_negative(U: np.ndarray, V: np.ndarray, block_bytes: int = BLOCK_BYTES) -> tuple[float, tuple[int, int]]:
+    best, where = -np.inf, (0, 1)
+    for start, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
+        rows = np.arange(S.shape[0])
+        S[rows, start + rows] = -np.inf  # the positives are not negatives
+        flat = int(np.argmax(S))
+        i, j = divmod(flat, S.shape[1])
+        if S[i, j] > best:
+            best, where = float(S[i, j]), (start + i, j)
+    return best, where
+
+
+def constellation_statistics(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) -> ConstellationStats:
+    """m*, b*_rel and the extreme pairs of (U, V), computed in row blocks (memory O(block * N)).
+
+    Args:
+      U, V: (N, d) arrays of unit rows, N >= 2 (rows checked to 1e-6 unless ``normalize=True``).
+    """
+    U, V = validated_pair(U, V, normalize=normalize)
+    pos = positive_inner_products(U, V)
+    i_pos = int(np.argmin(pos))
+    max_neg, where = _max_negative(U, V, block_bytes)
+    min_pos = float(pos[i_pos])
+    return ConstellationStats(
+        margin=(min_pos - max_neg) / 2,
+        relative_bias=(min_pos + max_neg) / 2,
+        min_positive=min_pos,
+        max_negative=max_neg,
+        worst_positive=i_pos,
+        worst_negative=where,
+    )
+
+
+def margin_and_relative_bias(U, V, *, normalize: bool = False) -> tuple[float, float]:
+    """(m*, b*_rel): the largest margin m for which (U, V) is an (m, b_rel)-constellation, and its b_rel.
+
+    m* = (min_i s_ii - max_{i != j} s_ij) / 2 and b*_rel = (min_i s_ii + max_{i != j} s_ij) / 2
+    (theory.md section 3). m* > 0 iff the inner products separate; m* is half the gap, the paper's
+    tables report 2 m*.
+
+    Example:
+      >>> import numpy as np
+      >>> margin_and_relative_bias(np.eye(3), np.eye(3))   # the orthonormal code: s_ii = 1, s_ij = 0
+      (0.5, 0.5)
+    """
+    stats = constellation_statistics(U, V, normalize=normalize)
+    return stats.margin, stats.relative_bias
+
+
+def is_constellation(U, V, m, b_rel, *, atol: float = 1e-12, normalize: bool = False) -> bool:
+    """Whether s_ii >= b_rel + m for all i and s_ij <= b_rel - m for all i != j (within ``atol``).
+
+    Args:
+      m: margin, in [0, 1].
+      b_rel: relative bias (a cosine threshold), in [-1, 1].
+      atol: slack allowed on each inequality (for float rounding).
+    """
+    check_scalar(m, "m (margin)", low=0.0, high=1.0)
+    check_scalar(b_rel, "b_rel (relative bias)", low=-1.0, high=1.0)
+    check_scalar(atol, "atol", low=0.0)
+    stats = constellation_statistics(U, V, normalize=normalize)
+    return bool(stats.min_positive >= b_rel + m - atol and stats.max_negative <= b_rel - m + atol)
+
+
+# ----------------------------------------------------------------------------------------------
+# Retrieval.
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """Nearest-neighbour retrieval between paired embeddings.
+
+    Attributes:
+      u_to_v_gap: (N,) s_ii - max_{j != i} s_ij: > 0 iff V_i is the unique nearest V of U_i.
+      v_to_u_gap: (N,) s_ii - max_{j != i} s_ji: > 0 iff U_i is the unique nearest U of V_i.
+      u_to_v_accuracy, v_to_u_accuracy: the fractions with a positive gap (ties count as wrong).
+      min_gap: the smallest gap in either direction (>= 2 m*, claim C3).
+    """
+
+    u_to_v_gap: np.ndarray
+    v_to_u_gap: np.ndarray
+
+    @property
+    def u_to_v_accuracy(self) -> float:
+        return float(np.mean(self.u_to_v_gap > 0))
+
+    @property
+    def v_to_u_accuracy(self) -> float:
+        return float(np.mean(self.v_to_u_gap > 0))
+
+    @property
+    def min_gap(self) -> float:
+        return float(min(self.u_to_v_gap.min(), self.v_to_u_gap.min()))
+
+    @property
+    def all_correct(self) -> bool:
+        return bool(self.min_gap > 0)
+
+
+def retrieval(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) -> RetrievalResult:
+    """Retrieval gaps in both directions, in row blocks (claim C3: m* > 0 implies all gaps >= 2 m*)."""
+    U, V = validated_pair(U, V, normalize=normalize)
+    pos = positive_inner_products(U, V)
+    n = len(U)
+    row_best = np.empty(n)
+    col_best = np.full(n, -np.inf)
+    for start, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
+        rows = np.arange(S.shape[0])
+        S[rows, start + rows] = -np.inf
+        row_best[start:start + len(rows)] = S.max(axis=1)
+        np.maximum(col_best, S.max(axis=0), out=col_best)
+    return RetrievalResult(u_to_v_gap=pos - row_best, v_to_u_gap=pos - col_best)
+
+
+# ----------------------------------------------------------------------------------------------
+# Modality gap.
+
+
+def xi_statistic(U, V, *, normalize: bool = False) -> float:
+    """xi = (1/N) sum_i |x_i|^2 - |mean_i x_i|^2 with x_i = U_i - V_i (claim C13, App. E).
+
+    The variance of the differences U_i - V_i: 0 iff all U_i - V_i are equal (a pure shift).
+    """
+    U, V = validated_pair(U, V, normalize=normalize)
+    X = U - V
+    mean = X.mean(axis=0)
+    return float(max(np.mean(np.sum((X - mean) ** 2, axis=1)), 0.0))
+
+
+@dataclass(frozen=True)
+class Separability:
+    """Whether a hyperplane <w, x> = c puts every U_i strictly on one side and every V_j on the other.
+
+    Attributes:
+      separable: the verdict.
+      certified: True when the verdict is proved (an LP's feasibility or infeasibility, or a
+        perceptron's zero-error hyperplane); False for a perceptron that stopped without one.
+      normal, offset: a separating hyperplane (w, c) with <w, U_i> > c > <w, V_j> when separable.
+      n_misclassified: points on the wrong side of (normal, offset) (0 when separable).
+      method: "lp" or "perceptron".
+    """
+
+    separable: bool
+    certified: bool
+    normal: np.ndarray | None
+    offset: float | None
+    n_misclassified: int
+    method: str
+
+
+def _count_wrong(U, V, w, c) -> int:
+    return int(np.sum(U @ w <= c) + np.sum(V @ w >= c))
+
+
+def linear_separability(U, V, *, method: str = "auto", normalize: bool = False, max_epochs: int = 1000,
+                        lp_max_entries: int = 20_000_000) -> Separability:
+    """Linear separability of the two modalities (U and V may have different numbers of rows).
+
+    "lp" solves the feasibility LP  <w, U_i> - c >= 1,  <w, V_j> - c <= -1  with scipy's HiGHS: a
+    solution proves separability, infeasibility proves there is none. "perceptron" runs the batch
+    perceptron on the augmented points (the paper's check), certified only when it reaches zero
+    errors. "auto" uses the LP when the constraint matrix has at most ``lp_max_entries`` entries.
+    """
+    if method not in ("auto", "lp", "perceptron"):
+        raise ValueError(f"method must be 'auto', 'lp' or 'perceptron'; got {method!r}")
+    check_pair(U, V, min_rows=1, same_n=False)
+    U = as_unit_rows(U, "U", normalize=normalize)
+    V = as_unit_rows(V, "V", normalize=normalize)
+    n, d = len(U) + len(V), U.shape[1]
+    if method == "auto":
+        method = "lp" if n * (d + 1) <= lp_max_entries else "perceptron"
+    if method == "lp":
+        A = np.vstack([np.hstack([-U, np.ones((len(U), 1))]), np.hstack([V, -np.ones((len(V), 1))])])
+        res = linprog(np.zeros(d + 1), A_ub=A, b_ub=-np.ones(n), bounds=[(None, None)] * (d + 1), method="highs")
+        if res.status == 0:
+            w, c = res.x[:d], float(res.x[d])
+            return Separability(True, True, w, c, _count_wrong(U, V, w, c), "lp")
+        if res.status == 2:
+            return Separability(False, True, None, None, 0, "lp")
+        raise RuntimeError(f"separability LP did not finish: {res.message}")
+    # Batch perceptron on augmented points y * (x, -1); stops at zero errors.
+    X = np.vstack([np.hstack([U, -np.ones((len(U), 1))]), -np.hstack([V, -np.ones((len(V), 1))])])
+    w = np.zeros(d + 1)
+    w[:d] = U.mean(0) - V.mean(0)
+    for _ in range(max_epochs):
+        wrong = X @ w <= 0
+        if not wrong.any():
+            return Separability(True, True, w[:d], float(w[d]), 0, "perceptron")
+        w += X[wrong].sum(axis=0) / n
+    return Separability(False, False, w[:d], float(w[d]), _count_wrong(U, V, w[:d], w[d]), "perceptron")
+
+
+@dataclass(frozen=True)
+class ModalityGapStats:
+    """Summary statistics of the modality gap between U and V.
+
+    Attributes:
+      centroid_distance: |mean_i U_i - mean_i V_i|.
+      mean_positive: mean_i s_ii.
+      mean_negative: mean_{i != j} s_ij.
+      xi: the variance of U_i - V_i (claim C13).
+      separability: linear separability of {U_i} from {V_j}.
+    """
+
+    centroid_distance: float
+    mean_positive: float
+    mean_negative: float
+    xi: float
+    separability: Separability
+
+    @property
+    def linearly_separable(self) -> bool:
+        return self.separability.separable
+
+
+def modality_gap_statistics(U, V, *, normalize: bool = False, separability_method: str = "auto") -> ModalityGapStats:
+    """Centroid distance, mean positive and negative inner products, xi, and linear separability.
+
+    The mean negative inner product is computed in O(N d) from the sums of the rows:
+    sum_{i != j} s_ij = <sum U, sum V> - sum_i s_ii.
+    """
+    U, V = validated_pair(U, V, normalize=normalize)
+    n = len(U)
+    pos = positive_inner_products(U, V)
+    neg_sum = float(U.sum(0) @ V.sum(0) - pos.sum())
+    return ModalityGapStats(
+        centroid_distance=float(np.linalg.norm(U.mean(0) - V.mean(0))),
+        mean_positive=float(pos.mean()),
+        mean_negative=neg_sum / (n * (n - 1)),
+        xi=xi_statistic(U, V),
+        separability=linear_separability(U, V, method=separability_method),
+    )

@@ -1,0 +1,85 @@
+"""Atomic file output: everything the package writes goes to a temporary file first, then is renamed.
+
+A crash or a full disk therefore never leaves a half-written result, config, figure or checkpoint
+behind: readers see either the old file or the complete new one (``os.replace`` is atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
+
+    The temporary name keeps the final suffix (or ``suffix``), so writers that pick a format from
+    the extension (matplotlib, NumPy) behave as for the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes))
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_bytes(path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def _to_jsonable(x: Any):
+    if isinstance(x, dict):
+        return {str(k): _to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_jsonable(v) for v in x]
+    if isinstance(x, (np.generic,)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if hasattr(x, "__dataclass_fields__"):
+        return {k: _to_jsonable(getattr(x, k)) for k in x.__dataclass_fields__}
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def write_json(path, obj: Any) -> Path:
+    """Write ``obj`` (dicts, lists, NumPy scalars and arrays, dataclasses) as indented JSON, atomically."""
+    return write_text(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def save_npz(path, **arrays) -> Path:
+    """``np.savez_compressed`` to ``path``, atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return Path(path)
+
+
+def save_figure(fig, path, **kwargs) -> Path:
+    """``fig.savefig`` to ``path``, atomically (default dpi 120, tight bounding box)."""
+    kwargs.setdefault("dpi", 120)
+    kwargs.setdefault("bbox_inches", "tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return Path(path)

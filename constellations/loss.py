@@ -1,0 +1,322 @@
+"""The losses of the package, in JAX: one home for the math.
+
+Notation and sign convention (``theory.md`` section 2): for unit rows U_i, V_j (shape (N, d)),
+s_ij = <U_i, V_j>, inverse temperature t > 0 (stored by trainers as t = exp(t')), bias b, and
+labels z_ii = +1, z_ij = -1 (i != j):
+
+    logit_ij = t * s_ij + b                                     (SigLIP's convention; init b = -10)
+    L_sig(U, V; t, b)      = -sum_{i,j} log sigmoid(z_ij * (t * s_ij + b))
+    L_rb(U, V; t, b_rel)   = -sum_{i,j} log sigmoid(z_ij * t * (s_ij - b_rel))  = L_sig(t, b = -t * b_rel)
+
+The paper (Bangachev et al.) writes logits as t * s_ij - b, so its b is our -b. The relative bias
+b_rel = -b / t is the cosine-similarity threshold of the pairwise classifier.
+
+Reductions are always explicit: ``"sum"`` over all N^2 pairs (the paper's theorems),
+``"per_example"`` = sum / N (SigLIP, big_vision), ``"mean"`` = sum / N^2 (the paper's experiment
+code), ``"none"`` = the (N, N) matrix of per-pair terms.
+
+Every term is evaluated as softplus(-z * logit), which is exact and finite for |logit| in the
+thousands (no log(sigmoid(x)) underflow, no exp overflow), in float32 and float64 alike.
+
+Each public function validates its inputs (shapes always; finiteness and unit norms when the arrays
+are concrete, i.e. outside ``jit``) and then calls a pure, jittable core. NumPy references of every
+function live in :mod:`constellations.reference`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from ._validation import check_finite, check_matrix, check_pair, check_scalar, check_unit_rows
+
+REDUCTIONS = ("sum", "per_example", "mean", "none")
+GRAPHS = ("complete", "star")
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure cores (jittable, no value checks).
+
+
+def _normalize_rows(x):
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def pairwise_labels(n_rows: int, n_cols: int | None = None, *, positives_on_diagonal: bool = True, dtype=jnp.float32):
+    """The label matrix z: +1 on the diagonal (the positive pairs), -1 elsewhere.
+
+    With ``positives_on_diagonal=False`` every entry is -1 (an off-diagonal block of a chunked
+    loss, where the rows and columns come from different examples).
+    """
+    n_cols = n_rows if n_cols is None else n_cols
+    if not positives_on_diagonal:
+        return -jnp.ones((n_rows, n_cols), dtype)
+    return 2.0 * jnp.eye(n_rows, n_cols, dtype=dtype) - 1.0
+
+
+def _reduce(terms, reduction: str, n: int):
+    if reduction == "none":
+        return terms
+    total = jnp.sum(terms)
+    if reduction == "sum":
+        return total
+    if reduction == "per_example":
+        return total / n
+    if reduction == "mean":
+        return total / terms.size
+    raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+
+
+def sigmoid_terms_from_logits(logits, *, positives_on_diagonal: bool = True):
+    """Per-pair sigmoid-loss terms softplus(-z_ij * logit_ij) for a (rows, cols) logit block.
+
+    The core that every sigmoid loss in the package (dense, chunked, ring) calls. A block whose
+    rows and columns are the same examples has its positives on the diagonal; a block pairing
+    different examples (a chunk of a distributed loss) has none.
+    """
+    z = pairwise_labels(logits.shape[0], logits.shape[1], positives_on_diagonal=positives_on_diagonal,
+                        dtype=logits.dtype)
+    return jax.nn.softplus(-z * logits)
+
+
+def sigmoid_loss_from_logits(logits, *, positives_on_diagonal: bool = True, reduction: str = "sum"):
+    """Sigmoid loss of a logit matrix (see :func:`sigmoid_terms_from_logits`), reduced as asked.
+
+    "per_example" divides by the number of rows (SigLIP's 1/|B|), "mean" by rows * cols.
+    """
+    _check_reduction(reduction)
+    terms = sigmoid_terms_from_logits(logits, positives_on_diagonal=positives_on_diagonal)
+    return _reduce(terms, reduction, logits.shape[0])
+
+
+@partial(jax.jit, static_argnames=("reduction", "normalize"))
+def _sigmoid_loss_core(U, V, t, b, reduction="sum", normalize=False):
+    if normalize:
+        U, V = _normalize_rows(U), _normalize_rows(V)
+    dtype = jnp.result_type(U, V)
+    logits = jnp.asarray(t, dtype) * (U @ V.T) + jnp.asarray(b, dtype)
+    return _reduce(sigmoid_terms_from_logits(logits), reduction, U.shape[0])
+
+
+def _log_softplus(x):
+    # log(softplus(x)), finite where softplus(x) underflows: softplus(x) = e^x (1 - e^x/2 + ...)
+    # for x << 0, so log softplus(x) = x + log1p(-e^x / 2 + e^{2x} / 3) to double precision there.
+    small = x < -20.0
+    xs = jnp.where(small, x, -20.0)
+    ex = jnp.exp(xs)
+    tail = xs + jnp.log1p(-ex / 2 + ex * ex / 3)
+    safe = jnp.where(small, 0.0, x)
+    return jnp.where(small, tail, jnp.log(jax.nn.softplus(safe)))
+
+
+@partial(jax.jit, static_argnames=("normalize",))
+def _log_sigmoid_loss_core(U, V, t, b, normalize=False):
+    if normalize:
+        U, V = _normalize_rows(U), _normalize_rows(V)
+    dtype = jnp.result_type(U, V)
+    logits = jnp.asarray(t, dtype) * (U @ V.T) + jnp.asarray(b, dtype)
+    z = pairwise_labels(*logits.shape, dtype=dtype)
+    return jax.scipy.special.logsumexp(_log_softplus(-z * logits))
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation helpers for the public wrappers.
+
+
+def _check_reduction(reduction: str, allowed=REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
+
+
+def _check_embeddings(U, V, normalize: bool, *, same_n: bool = True):
+    check_pair(U, V, min_rows=2, same_n=same_n)
+    check_finite(U, "U")
+    check_finite(V, "V")
+    if not normalize:
+        check_unit_rows(U, "U")
+        check_unit_rows(V, "V")
+
+
+def _as_float(x):
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+
+
+# ----------------------------------------------------------------------------------------------
+# Public losses.
+
+
+def sigmoid_loss(U, V, t, b, *, reduction: str = "sum", normalize: bool = False):
+    """Sigmoid contrastive loss in the standard parameterization (SigLIP's t, b).
+
+    L_sig = -sum_{i,j} log sigmoid(z_ij * (t * <U_i, V_j> + b)), z_ii = +1, z_ij = -1 (i != j).
+
+    Args:
+      U, V: (N, d) arrays of unit rows (N >= 2); row i of U is paired with row i of V.
+      t: inverse temperature t >= 0 (the value itself, not its log).
+      b: bias, in SigLIP's sign convention (logits t * s + b; the paper's b is our -b).
+      reduction: "sum" (default, the theorems), "per_example" (/N, SigLIP), "mean" (/N^2, the
+        paper's experiments) or "none" (the (N, N) matrix of per-pair terms).
+      normalize: divide the rows by their norms inside the loss (differentiably) instead of
+        requiring unit rows.
+
+    Returns:
+      A scalar (or (N, N) array for reduction="none") in the dtype of U and V. Jittable and
+      differentiable in U, V, t and b.
+
+    Example:
+      >>> U = V = jnp.eye(3)
+      >>> float(sigmoid_loss(U, V, 10.0, -5.0, reduction="per_example"))  # doctest: +ELLIPSIS
+      0.0...
+    """
+    _check_reduction(reduction)
+    _check_embeddings(U, V, normalize)
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    check_scalar(b, "b (bias)")
+    return _sigmoid_loss_core(_as_float(U), _as_float(V), t, b, reduction=reduction, normalize=normalize)
+
+
+def relative_bias_loss(U, V, t, b_rel, *, reduction: str = "sum", normalize: bool = False):
+    """Sigmoid loss in the relative-bias parameterization (the paper's Definition 1).
+
+    L_rb(U, V; t, b_rel) = -sum_{i,j} log sigmoid(z_ij * t * (<U_i, V_j> - b_rel)),
+    the same function as :func:`sigmoid_loss` at b = -t * b_rel. What differs is the coordinates an
+    optimizer moves: changing t does not move the similarity threshold b_rel, and b_rel can be frozen.
+
+    Arguments as in :func:`sigmoid_loss`, with ``b_rel`` (a cosine-similarity threshold, any finite
+    real; constellations have b_rel in [-1, 1]) in place of b.
+    """
+    _check_reduction(reduction)
+    _check_embeddings(U, V, normalize)
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    check_scalar(b_rel, "b_rel (relative bias)")
+    t = _as_float(t)
+    return _sigmoid_loss_core(_as_float(U), _as_float(V), t, -t * b_rel, reduction=reduction, normalize=normalize)
+
+
+def sigmoid_loss_terms(U, V, t, b, *, normalize: bool = False):
+    """The pairwise matrix form: the (N, N) array of terms -log sigmoid(z_ij (t s_ij + b))."""
+    return sigmoid_loss(U, V, t, b, reduction="none", normalize=normalize)
+
+
+def log_sigmoid_loss(U, V, t, b, *, normalize: bool = False):
+    """log L_sig(sum), computed in the log domain so it stays finite when the loss underflows.
+
+    For a constellation with margin m* the summed loss behaves like exp(-t m*): at t m* > 745 it is
+    0.0 in float64, while its logarithm is about -t m*. Used to check claim C1 at large t.
+    """
+    _check_embeddings(U, V, normalize)
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    check_scalar(b, "b (bias)")
+    return _log_sigmoid_loss_core(_as_float(U), _as_float(V), t, b, normalize=normalize)
+
+
+def synchronization_graph(k: int, graph: str | Sequence[tuple[int, int]] = "complete") -> tuple[tuple[int, int], ...]:
+    """Edges of a synchronization graph on k modalities: "complete", "star" (centre 0) or explicit edges."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ValueError(f"a synchronization graph needs k >= 2 modalities; got k = {k!r}")
+    if isinstance(graph, str):
+        if graph == "complete":
+            return tuple((i, j) for i in range(k) for j in range(i + 1, k))
+        if graph == "star":
+            return tuple((0, j) for j in range(1, k))
+        raise ValueError(f"graph must be one of {GRAPHS} or a sequence of edges (i, j); got {graph!r}")
+    edges = tuple((int(i), int(j)) for i, j in graph)
+    if not edges:
+        raise ValueError("the synchronization graph has no edges")
+    for i, j in edges:
+        if not (0 <= i < k and 0 <= j < k) or i == j:
+            raise ValueError(f"edge ({i}, {j}) is not an edge between two distinct modalities in 0..{k - 1}")
+    return edges
+
+
+def multimodal_sigmoid_loss(embeddings, t, bias, *, graph="complete", parameterization: str = "standard",
+                            reduction: str = "sum", edge_reduction: str = "sum", normalize: bool = False):
+    """k-modality sigmoid loss: the pairwise loss summed (or averaged) over the edges of a graph.
+
+    L = sum_{(a, c) in E} L(U^(a), U^(c)) with shared t and bias; ``parameterization`` says whether
+    ``bias`` is b ("standard") or b_rel ("relative_bias").
+
+    Args:
+      embeddings: (k, N, d) array, or a sequence of k (N, d) arrays of unit rows (k >= 2).
+      graph: "complete", "star" (modality 0 at the centre) or a sequence of edges (a, c).
+      edge_reduction: "sum" over edges (theory.md) or "mean" (the paper's E3 code).
+    """
+    if parameterization not in ("standard", "relative_bias"):
+        raise ValueError(f"parameterization must be 'standard' or 'relative_bias'; got {parameterization!r}")
+    if edge_reduction not in ("sum", "mean"):
+        raise ValueError(f"edge_reduction must be 'sum' or 'mean'; got {edge_reduction!r}")
+    _check_reduction(reduction, ("sum", "per_example", "mean"))
+    if isinstance(embeddings, (list, tuple)):
+        if len(embeddings) < 2:
+            raise ValueError(f"need at least k = 2 modalities; got {len(embeddings)}")
+        for a, X in enumerate(embeddings):
+            check_matrix(X, f"embeddings[{a}]", min_rows=2)
+        if len({jnp.shape(X) for X in embeddings}) != 1:
+            raise ValueError(f"all modalities must have the same shape (N, d); got {[jnp.shape(X) for X in embeddings]}")
+        embeddings = jnp.stack([_as_float(X) for X in embeddings])
+    if jnp.ndim(embeddings) != 3:
+        raise ValueError(f"embeddings must have shape (k, N, d); got {jnp.shape(embeddings)}")
+    k = embeddings.shape[0]
+    edges = synchronization_graph(k, graph)
+    for a in range(k):
+        _check_embeddings(embeddings[a], embeddings[a], normalize)
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    check_scalar(bias, "bias")
+    t = _as_float(t)
+    b = -t * bias if parameterization == "relative_bias" else bias
+    total = sum(_sigmoid_loss_core(embeddings[a], embeddings[c], t, b, reduction=reduction, normalize=normalize)
+                for a, c in edges)
+    return total / len(edges) if edge_reduction == "mean" else total
+
+
+@partial(jax.jit, static_argnames=("reduction", "normalize"))
+def _softmax_loss_core(U, V, t, reduction="mean", normalize=False):
+    if normalize:
+        U, V = _normalize_rows(U), _normalize_rows(V)
+    logits = jnp.asarray(t, jnp.result_type(U, V)) * (U @ V.T)
+    row = jax.nn.logsumexp(logits, axis=1) - jnp.diagonal(logits)
+    col = jax.nn.logsumexp(logits, axis=0) - jnp.diagonal(logits)
+    per_example = (row + col) / 2
+    if reduction == "none":
+        return per_example
+    return jnp.sum(per_example) if reduction == "sum" else jnp.mean(per_example)
+
+
+def softmax_loss(U, V, t, *, reduction: str = "mean", normalize: bool = False):
+    """Softmax contrastive loss (CLIP / InfoNCE) with inverse temperature t.
+
+    L_i = ( -log softmax_j(t s_ij)[i] - log softmax_j(t s_ji)[i] ) / 2, the average of the
+    U->V (row) and V->U (column) cross-entropies with the matching index as the class.
+
+    Args:
+      reduction: "mean" (default, CLIP's) = "per_example" = mean of L_i; "sum"; "none" -> (N,).
+    """
+    _check_reduction(reduction)
+    _check_embeddings(U, V, normalize)
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    reduction = "mean" if reduction == "per_example" else reduction
+    return _softmax_loss_core(_as_float(U), _as_float(V), t, reduction=reduction, normalize=normalize)
+
+
+@partial(jax.jit, static_argnames=("reduction",))
+def _triplet_loss_core(U, V, alpha, reduction="sum"):
+    pos = jnp.sum((U - V) ** 2, axis=1)                                     # |U_i - V_i|^2
+    dist = jnp.sum(U**2, 1)[:, None] + jnp.sum(V**2, 1)[None, :] - 2 * U @ V.T  # |U_i - V_j|^2
+    terms = jax.nn.relu(pos[:, None] - dist + alpha)
+    terms = jnp.where(jnp.eye(U.shape[0], dtype=bool), 0.0, terms)
+    return _reduce(terms, reduction, U.shape[0])
+
+
+def triplet_loss(U, V, alpha, *, reduction: str = "sum"):
+    """Triplet loss sum_{i != j} max(0, |U_i - V_i|^2 - |U_i - V_j|^2 + alpha) (theory.md, C12).
+
+    reduction "none" returns the (N, N) matrix with zeros on the diagonal; "mean" divides by N^2.
+    """
+    _check_reduction(reduction)
+    _check_embeddings(U, V, normalize=True)
+    check_scalar(alpha, "alpha (triplet margin)", low=0.0)
+    return _triplet_loss_core(_as_float(U), _as_float(V), alpha, reduction=reduction)

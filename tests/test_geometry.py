@@ -1,0 +1,168 @@
+"""Tests of constellations.geometry: definitions of theory.md section 3, blocked computation, gap statistics."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import constellations as cs
+from constellations import geometry
+from strategies import constellations, embedding_pairs, random_unit
+
+
+def dense_stats(U, V):
+    S = U @ V.T
+    pos = np.diag(S).copy()
+    np.fill_diagonal(S, -np.inf)
+    return pos.min(), S.max()
+
+
+@given(embedding_pairs(max_n=80))
+def test_margin_is_the_definition(pair):
+    """theory.md s.3: m* = (min s_ii - max_{i!=j} s_ij)/2, b*_rel = (min s_ii + max s_ij)/2, vs a dense computation."""
+    U, V = pair
+    mn, mx = dense_stats(U, V)
+    m, b = cs.margin_and_relative_bias(U, V)
+    assert m == pytest.approx((mn - mx) / 2, abs=1e-14)
+    assert b == pytest.approx((mn + mx) / 2, abs=1e-14)
+
+
+@given(embedding_pairs(max_n=80), st.integers(1, 64))
+def test_blocked_equals_dense_for_any_block_size(pair, rows):
+    """Row blocks of any size (down to one row) give the same statistics as the dense matrix."""
+    U, V = pair
+    stats = geometry.constellation_statistics(U, V, block_bytes=8 * len(V) * rows)
+    mn, mx = dense_stats(U, V)
+    # equal up to float64 rounding (a one-row block is a gemv, the dense matrix a gemm)
+    assert stats.min_positive == pytest.approx(mn, abs=1e-14) and stats.max_negative == pytest.approx(mx, abs=1e-14)
+    i, j = stats.worst_negative
+    assert i != j and U[i] @ V[j] == pytest.approx(mx, abs=1e-14)
+    assert U[stats.worst_positive] @ V[stats.worst_positive] == pytest.approx(mn, abs=1e-14)
+
+
+@given(embedding_pairs(max_n=60), st.floats(1e-9, 1e-3), st.floats(-1, 1))
+def test_margin_and_relative_bias_are_exact(pair, eps, b_any):
+    """(m*, b*_rel) is attained and nothing better is: the worst positive sits exactly at b*+m*, the
+    worst negative at b*-m*, and any larger margin (at any b_rel) or shifted threshold fails."""
+    U, V = pair
+    st_ = geometry.constellation_statistics(U, V)
+    m, b = st_.margin, st_.relative_bias
+    assert st_.min_positive == pytest.approx(b + m, abs=1e-15)
+    assert st_.max_negative == pytest.approx(b - m, abs=1e-15)
+    if m >= 0 and abs(b) <= 1 - eps:
+        assert cs.is_constellation(U, V, m, b)
+        assert not cs.is_constellation(U, V, m, b + eps)
+        assert not cs.is_constellation(U, V, m, b - eps)
+    if 0 <= m + eps <= 1:
+        assert not cs.is_constellation(U, V, m + eps, b_any)
+
+
+@given(constellations())
+def test_is_constellation_accepts_any_smaller_margin(pair):
+    """A (m*, b*)-constellation is an (m, b)-constellation for every m <= m* and |b - b*| <= m* - m."""
+    U, V = pair
+    m, b = cs.margin_and_relative_bias(U, V)
+    assert m > 0
+    for frac in (0.0, 0.5, 0.99):
+        mm = frac * m
+        slack = (m - mm) * 0.9
+        for bb in (b - slack, b, b + slack):
+            if -1 <= bb <= 1:
+                assert cs.is_constellation(U, V, mm, bb)
+
+
+def test_orthonormal_simplex_and_antipodal_values():
+    """Hand-computed values: orthonormal code (1/2, 1/2); regular simplex of N points (s = -1/(N-1))."""
+    assert cs.margin_and_relative_bias(np.eye(4), np.eye(4)) == (0.5, 0.5)
+    n = 5
+    X = np.eye(n) - 1.0 / n
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    m, b = cs.margin_and_relative_bias(X, X)
+    s = -1 / (n - 1)
+    assert m == pytest.approx((1 - s) / 2, abs=1e-15) and b == pytest.approx((1 + s) / 2, abs=1e-15)
+    m, b = cs.margin_and_relative_bias(X, -X)
+    assert m < 0
+
+
+def test_retrieval_counts_ties_as_wrong_and_matches_dense():
+    rng = np.random.default_rng(0)
+    U, V = random_unit(rng, 50, 3), random_unit(rng, 50, 3)
+    r = cs.retrieval(U, V, block_bytes=8 * 50 * 7)
+    S = U @ V.T
+    assert r.u_to_v_accuracy == pytest.approx(np.mean(S.argmax(1) == np.arange(50)))
+    assert r.v_to_u_accuracy == pytest.approx(np.mean(S.argmax(0) == np.arange(50)))
+    X = np.eye(3)
+    dup = np.vstack([X, X[:1]])
+    r = cs.retrieval(dup, dup)
+    assert r.u_to_v_gap[0] == 0 and r.u_to_v_accuracy == pytest.approx(2 / 4)
+
+
+def test_blocked_margin_memory_is_linear_in_n():
+    """N = 20,000 (a dense float64 Gram matrix would take 3.2 GB): peak traced memory stays < 250 MB."""
+    rng = np.random.default_rng(1)
+    n = 20_000
+    U = random_unit(rng, n, 8)
+    V = random_unit(rng, n, 8)
+    tracemalloc.start()
+    m, _ = cs.margin_and_relative_bias(U, V)
+    r = cs.retrieval(U, V)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 250 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert m < 0 and 0 <= r.u_to_v_accuracy < 0.01
+
+
+@pytest.mark.slow
+def test_margin_at_n_100000():
+    """N = 100,000 pairs: the blocked margin fits in memory and agrees with a planted constellation."""
+    rng = np.random.default_rng(2)
+    n, d = 100_000, 16
+    X = random_unit(rng, n, d)
+    m, b = cs.margin_and_relative_bias(X, X)
+    assert 0 < m < 0.05 and b == pytest.approx(1 - m, abs=1e-12)
+
+
+def test_xi_statistic():
+    """C13 (App. E): xi is the variance of U_i - V_i; 0 for a pure shift, positive otherwise."""
+    rng = np.random.default_rng(3)
+    X = random_unit(rng, 30, 5)
+    assert cs.xi_statistic(X, X) == pytest.approx(0, abs=1e-15)
+    U = np.hstack([0.6 * X, np.full((30, 1), 0.8)])
+    V = np.hstack([0.6 * X, np.full((30, 1), -0.8)])
+    assert cs.xi_statistic(U, V) == pytest.approx(0, abs=1e-14)  # constant difference (0, ..., 1.6)
+    D = U - V
+    W = random_unit(rng, 30, 6)
+    assert cs.xi_statistic(U, W) == pytest.approx(np.mean(np.sum((U - W - (U - W).mean(0)) ** 2, 1)), rel=1e-12)
+    assert np.allclose(D, D[0])
+
+
+def test_modality_gap_statistics_on_a_shifted_pair():
+    """A double-constant pair: centroids 2c apart along the last axis, separable, means as computed densely."""
+    rng = np.random.default_rng(4)
+    X = random_unit(rng, 40, 6)
+    c = 0.5
+    U = np.hstack([np.sqrt(1 - c**2) * X, np.full((40, 1), c)])
+    V = np.hstack([np.sqrt(1 - c**2) * X, np.full((40, 1), -c)])
+    g = cs.modality_gap_statistics(U, V)
+    S = U @ V.T
+    assert g.centroid_distance == pytest.approx(2 * c, abs=1e-12)
+    assert g.mean_positive == pytest.approx(np.mean(np.diag(S)), abs=1e-12)
+    assert g.mean_negative == pytest.approx((S.sum() - np.trace(S)) / (40 * 39), abs=1e-12)
+    assert g.linearly_separable and g.separability.certified and g.separability.n_misclassified == 0
+    w, off = g.separability.normal, g.separability.offset
+    assert np.all(U @ w > off) and np.all(V @ w < off)
+
+
+@pytest.mark.parametrize("method", ["lp", "perceptron"])
+def test_linear_separability_both_ways(method):
+    """Separable: shifted clouds. Not separable (LP certifies it): the same points in both modalities."""
+    rng = np.random.default_rng(5)
+    X = random_unit(rng, 60, 4)
+    U = np.hstack([0.8 * X, np.full((60, 1), 0.6)])
+    V = np.hstack([0.8 * random_unit(rng, 30, 4), np.full((30, 1), -0.6)])
+    s = cs.linear_separability(U, V, method=method)
+    assert s.separable and s.certified and s.method == method
+    s = cs.linear_separability(X, X, method=method, max_epochs=50)
+    assert not s.separable
+    assert s.certified == (method == "lp")
