@@ -19,6 +19,7 @@ from .geometry import (
     retrieval,
     xi_statistic,
 )
+from .modality_gap import ModalityGapDirection, modality_gap_direction, satisfies_sign_condition
 from .loss import (
     log_sigmoid_loss,
     multimodal_sigmoid_loss,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConstellationStats",
+    "ModalityGapDirection",
     "ModalityGapStats",
     "RetrievalResult",
     "Separability",
@@ -44,10 +46,12 @@ __all__ = [
     "linear_separability",
     "log_sigmoid_loss",
     "margin_and_relative_bias",
+    "modality_gap_direction",
     "modality_gap_statistics",
     "multimodal_sigmoid_loss",
     "relative_bias_loss",
     "retrieval",
+    "satisfies_sign_condition",
     "sigmoid_loss",
     "sigmoid_loss_from_logits",
     "sigmoid_loss_terms",

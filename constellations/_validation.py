@@ -16,6 +16,10 @@ import numpy as np
 #: Default tolerance on | |x|_2 - 1 | for rows that must be unit vectors.
 UNIT_NORM_ATOL = 1e-6
 
+#: Rounding slack on the domain [-1, 1] of inner-product thresholds (so that values computed from
+#: float64 inner products, like b*_rel = 1 + 2e-16, are accepted back).
+THRESHOLD_SLACK = 1e-12
+
 
 def is_concrete(x) -> bool:
     """True when ``x`` holds actual values (not a JAX tracer under jit/grad/vmap)."""
@@ -118,3 +122,13 @@ def check_int(x, name: str, *, low: int | None = None) -> int:
     if low is not None and x < low:
         raise ValueError(f"{name} must be >= {low}; got {x}")
     return x
+
+
+def check_threshold(x, name: str) -> None:
+    """An inner-product threshold (b_rel, s): finite and in [-1, 1] up to THRESHOLD_SLACK."""
+    check_scalar(x, name, low=-1.0 - THRESHOLD_SLACK, high=1.0 + THRESHOLD_SLACK)
+
+
+def check_margin(x, name: str = "m (margin)") -> None:
+    """A margin: finite and in [0, 1] up to THRESHOLD_SLACK above."""
+    check_scalar(x, name, low=0.0, high=1.0 + THRESHOLD_SLACK)

@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_unit_rows, check_pair, check_scalar, validated_pair
+from ._validation import as_unit_rows, check_margin, check_pair, check_scalar, check_threshold, validated_pair
 
 #: Bytes of float64 inner products held at once by the blocked computations.
 BLOCK_BYTES = 64 * 2**20
@@ -137,8 +137,8 @@ def is_constellation(U, V, m, b_rel, *, atol: float = 1e-12, normalize: bool = F
       b_rel: relative bias (a cosine threshold), in [-1, 1].
       atol: slack allowed on each inequality (for float rounding).
     """
-    check_scalar(m, "m (margin)", low=0.0, high=1.0)
-    check_scalar(b_rel, "b_rel (relative bias)", low=-1.0, high=1.0)
+    check_margin(m)
+    check_threshold(b_rel, "b_rel (relative bias)")
     check_scalar(atol, "atol", low=0.0)
     stats = constellation_statistics(U, V, normalize=normalize)
     return bool(stats.min_positive >= b_rel + m - atol and stats.max_negative <= b_rel - m + atol)

@@ -40,13 +40,19 @@ def relative_bias_loss(U, V, t, b_rel, reduction="sum"):
     return sigmoid_loss(U, V, t, -t * b_rel, reduction)
 
 
+def log_softplus(x):
+    """log(log(1 + e^x)), finite where softplus underflows: x + log1p(-e^x/2 + e^{2x}/3) for x < -20."""
+    x = np.asarray(x, dtype=np.float64)
+    small = x < -20
+    xs = np.where(small, x, -20.0)
+    ex = np.exp(xs)
+    return np.where(small, xs + np.log1p(-ex / 2 + ex * ex / 3), np.log(_softplus(np.where(small, 0.0, x))))
+
+
 def log_sigmoid_loss(U, V, t, b):
-    """log of the summed loss via mpmath-free log-sum-exp of log softplus terms."""
+    """log of the summed loss: log-sum-exp of the log softplus terms (finite when the loss underflows)."""
     U, V = np.asarray(U, np.float64), np.asarray(V, np.float64)
-    y = -labels(len(U)) * (t * (U @ V.T) + b)
-    with np.errstate(divide="ignore"):
-        small = y < -30
-        logs = np.where(small, y, np.log(_softplus(np.where(small, 0.0, y))))
+    logs = log_softplus(-labels(len(U)) * (t * (U @ V.T) + b))
     top = logs.max()
     return float(top + np.log(np.sum(np.exp(logs - top))))
 
