@@ -14,8 +14,9 @@ Reported (E10's definitions; "margin" is half the gap, as m* everywhere in the p
 
 Everything is computed in row blocks of the (N_img, N_txt) inner-product matrix: memory is
 O(block * N_txt) whatever the sizes (100,000 x 100,000 included). Percentiles of the negatives, of
-which there can be 10^10, are exact: histogram passes narrow down the interval holding the wanted
-order statistics, and a last pass collects and sorts the few values left (NumPy's "linear" rule).
+which there can be 10^10, are exact: the first pass counts them in 2^17 bins of width 2^-16, a later
+pass collects the values of the bin holding the wanted rank and sorts them (NumPy's "linear" rule);
+if that bin is crowded, passes with 2^12 times finer bins narrow it down first.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _validate_labels(labels, n_img: int, n_txt: int) -> np.ndarray:
 
 
 class _Blocks:
-    """Row blocks of S = U V^T with the positives masked out (set to NaN) in each block."""
+    """Row blocks of S = U V^T, each with the row indices and column labels of its positives."""
 
     def __init__(self, U, V, labels, block_bytes):
         self.U, self.V, self.labels = U, V, labels
@@ -60,44 +61,63 @@ class _Blocks:
         for start in range(0, len(self.U), self.rows):
             S = self.U[start:start + self.rows] @ self.V.T
             r = np.arange(S.shape[0])
-            pos = S[r, self.labels[start:start + len(r)]].copy()
-            S[r, self.labels[start:start + len(r)]] = np.nan
-            yield start, S, pos
+            yield start, S, r, self.labels[start:start + len(r)]
 
 
-def _order_statistics(blocks: _Blocks, ranks: list[int], lo: float, hi: float, total: int) -> dict[int, float]:
-    """Exact values of the given 0-based ranks among all negative inner products, in a few passes."""
-    out = {}
-    for k in ranks:
-        a, b, below = lo, hi, 0  # invariant: the rank-k value lies in [a, b]; `below` values are < a
-        while True:
-            count_in, hist, edges = 0, None, None
-            edges = np.linspace(a, b, 4097)
-            hist = np.zeros(4096, dtype=np.int64)
-            for _, S, _ in blocks:
-                v = S[(S >= a) & (S <= b)]
-                count_in += v.size
-                hist += np.histogram(v, bins=edges)[0]
-            if count_in <= COLLECT_LIMIT or b - a <= 4 * np.spacing(max(abs(a), abs(b), 1e-300)):
-                vals = np.concatenate([S[(S >= a) & (S <= b)] for _, S, _ in blocks])
-                vals.sort()
-                out[k] = float(vals[min(k - below, len(vals) - 1)])
-                break
-            cum = np.cumsum(hist)
-            j = int(np.searchsorted(cum, k - below + 1))
-            below += int(cum[j - 1]) if j > 0 else 0
-            a, b = float(edges[j]), float(edges[j + 1])
-    return out
+# Exact binning: floor(v * 2^k) is exact in float64 (scaling by a power of two), so a value's bin is
+# the same in every pass and nested bins at finer k refine coarser ones exactly.
+_K0, _KSTEP = 16, 12
+_OFFSET0 = 2**_K0 + 1          # level-0 bin index = floor(v * 2^16) + offset, >= 0 for v >= -1 - 2^-16
+_NBINS0 = 2 * 2**_K0 + 3       # covers [-1 - 2^-16, 1 + 2^-16]
 
 
-def _negative_percentile(blocks, q: float, lo: float, hi: float, total: int) -> float:
-    """np.percentile(negatives, q) with the default "linear" rule, computed exactly in passes."""
+def _level0_index(S):
+    return np.floor(S * float(2**_K0)).astype(np.int64) + _OFFSET0
+
+
+def _order_statistic(blocks: _Blocks, hist0: np.ndarray, k: int) -> float:
+    """The exact value of rank k (0-based, ascending) among the negative inner products.
+
+    ``hist0`` counts the negatives in the level-0 bins. Each further pass either collects the (at most
+    COLLECT_LIMIT) values of the bin holding rank k, or histograms that bin 2^12 times finer.
+    """
+    cum = np.cumsum(hist0)
+    j = int(np.searchsorted(cum, k + 1))
+    below = int(cum[j - 1]) if j > 0 else 0
+    count, level, J = int(hist0[j]), 0, j - _OFFSET0  # bin: floor(v * 2^(16 + 12 level)) == J
+    while True:
+        scale = 2.0 ** (_K0 + _KSTEP * level)
+        if 1.0 / scale <= np.spacing(abs(J) / scale):  # the bin holds one float: every value in it is J / scale
+            return float(J) / scale
+        if count <= COLLECT_LIMIT:
+            vals = []
+            for _, S, r, lab in blocks:
+                S[r, lab] = np.nan  # positives never match (floor(NaN) comparisons are False)
+                with np.errstate(invalid="ignore"):
+                    vals.append(S[np.floor(S * scale) == J])
+            vals = np.sort(np.concatenate(vals))
+            return float(vals[k - below])
+        finer = 2.0 ** (_K0 + _KSTEP * (level + 1))
+        sub = np.zeros(2**_KSTEP, dtype=np.int64)
+        for _, S, r, lab in blocks:
+            S[r, lab] = np.nan
+            with np.errstate(invalid="ignore"):
+                v = S[np.floor(S * scale) == J]
+            sub += np.bincount((np.floor(v * finer) - J * 2**_KSTEP).astype(np.int64), minlength=2**_KSTEP)
+        cum = np.cumsum(sub)
+        i = int(np.searchsorted(cum, k - below + 1))
+        below += int(cum[i - 1]) if i > 0 else 0
+        count, level, J = int(sub[i]), level + 1, J * 2**_KSTEP + i
+
+
+def _negative_percentile(blocks, hist0, q: float, total: int) -> float:
+    """np.percentile(negatives, q) with NumPy's default "linear" rule, computed exactly in passes."""
     pos = q / 100 * (total - 1)
     k0 = int(np.floor(pos))
     k1 = min(k0 + 1, total - 1)
-    vals = _order_statistics(blocks, sorted({k0, k1}), lo, hi, total)
-    frac = pos - k0
-    return vals[k0] + frac * (vals[k1] - vals[k0])
+    v0 = _order_statistic(blocks, hist0, k0)
+    v1 = v0 if k1 == k0 else _order_statistic(blocks, hist0, k1)
+    return v0 + (pos - k0) * (v1 - v0)
 
 
 @dataclass(frozen=True)
@@ -140,13 +160,14 @@ class EmbeddingAnalysis:
 
 
 def analyze_embeddings(image, text, labels=None, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES,
-                       histogram_bins: int = 200, return_histograms: bool = False):
+                       histogram_bins: int = 256, return_histograms: bool = False):
     """Compute the E10 statistics of image embeddings U (N_img, d) and text embeddings V (N_txt, d).
 
     Args:
       image, text: arrays of unit rows (checked to 1e-6; ``normalize=True`` divides by the norms instead).
       labels: None (paired: N_img == N_txt) or (N_img,) integer caption index of every image.
-      histogram_bins: bins on [-1, 1] of the positive/negative histograms (returned if asked).
+      histogram_bins: bins on [-1, 1] of the positive/negative histograms (returned if asked; rounded to a
+        power of two).
 
     Returns:
       An :class:`EmbeddingAnalysis`; with ``return_histograms=True`` also (edges, pos_counts, neg_counts).
@@ -168,33 +189,33 @@ def analyze_embeddings(image, text, labels=None, *, normalize: bool = False, blo
         raise ValueError("need at least 2 text embeddings (otherwise there are no negative pairs)")
 
     blocks = _Blocks(U, V, labels, block_bytes)
-    edges = np.linspace(-1.0, 1.0, histogram_bins + 1)
-    neg_hist = np.zeros(histogram_bins, dtype=np.int64)
+    hist0 = np.zeros(_NBINS0, dtype=np.int64)
     positives = np.empty(n_img)
-    neg_max, neg_min, neg_sum, neg_count = -np.inf, np.inf, 0.0, 0
+    neg_max, neg_sum = -np.inf, 0.0
     img_correct = np.zeros(n_img, dtype=bool)
     col_best_val = np.full(n_txt, -np.inf)
     col_best_idx = np.zeros(n_txt, dtype=np.int64)
-    for start, S, pos in blocks:
-        rows = slice(start, start + len(pos))
-        positives[rows] = pos
-        neg = S[~np.isnan(S)]
-        neg_hist += np.histogram(np.clip(neg, -1, 1), bins=edges)[0]
-        neg_max, neg_min = max(neg_max, float(neg.max(initial=-np.inf))), min(neg_min, float(neg.min(initial=np.inf)))
-        neg_sum += float(neg.sum())
-        neg_count += neg.size
-        img_correct[rows] = pos > np.nanmax(S, axis=1)  # strict: ties count as wrong
-        full = S.copy()
-        r = np.arange(len(pos))
-        full[r, labels[rows]] = pos
-        better = full.max(axis=0) > col_best_val  # first (lowest-index) image wins ties
-        col_best_idx[better] = start + full.argmax(axis=0)[better]
-        col_best_val = np.maximum(col_best_val, full.max(axis=0))
+    for start, S, r, lab in blocks:
+        pos = S[r, lab].copy()
+        positives[start:start + len(r)] = pos
+        # text -> image: the first (lowest-index) image with the largest inner product wins ties
+        col_val = S.max(axis=0)
+        better = col_val > col_best_val
+        col_best_idx[better] = start + S.argmax(axis=0)[better]
+        col_best_val = np.maximum(col_best_val, col_val)
+        hist0 += np.bincount(_level0_index(S).ravel(), minlength=_NBINS0)
+        hist0 -= np.bincount(_level0_index(pos), minlength=_NBINS0)
+        neg_sum += float(S.sum() - pos.sum())
+        S[r, lab] = -np.inf
+        row_best = S.max(axis=1)
+        neg_max = max(neg_max, float(row_best.max()))
+        img_correct[start:start + len(r)] = pos > row_best  # strict: ties count as wrong
+    neg_count = n_img * n_txt - n_img
     used = np.bincount(labels, minlength=n_txt) > 0
     txt_correct = labels[col_best_idx] == np.arange(n_txt)
 
     p5 = float(np.percentile(positives, 5))
-    n95 = _negative_percentile(blocks, 95, neg_min, neg_max, neg_count)
+    n95 = _negative_percentile(blocks, hist0, 95, neg_count)
     mean_pos, mean_neg = float(positives.mean()), neg_sum / neg_count
     X = U - V[labels]
     xi = float(np.mean(np.sum((X - X.mean(0)) ** 2, axis=1)))
@@ -224,6 +245,14 @@ def analyze_embeddings(image, text, labels=None, *, normalize: bool = False, blo
         text_to_image_accuracy=float(txt_correct[used].mean()),
     )
     if return_histograms:
+        # the plot's bins are groups of 2^k level-0 bins on [-1, 1] (the +-2^-16 edge bins folded in)
+        group = max(1, (2 * 2**_K0) // histogram_bins)
+        nb = (2 * 2**_K0) // group
+        inner = hist0[1:1 + nb * group].copy()
+        inner[0] += hist0[0]
+        inner[-1] += hist0[1 + nb * group:].sum()
+        neg_hist = inner.reshape(nb, group).sum(axis=1)
+        edges = np.linspace(-1.0, 1.0, nb + 1)
         pos_hist = np.histogram(np.clip(positives, -1, 1), bins=edges)[0]
         return result, (edges, pos_hist, neg_hist)
     return result

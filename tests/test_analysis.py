@@ -53,6 +53,24 @@ def test_known_statistics_are_recovered(n):
     assert r.c9_direction_method.startswith("theorem 3.6")
 
 
+@pytest.mark.parametrize("limit", [5, 10**9])
+def test_crowded_bins_are_refined_exactly(limit):
+    """Identical negatives (all -c^2) crowd one bin: refinement passes (forced by a tiny collect limit) still give
+    the exact 95th percentile, equal to np.percentile; the ordinary path gives the same."""
+    n, c = 100, 0.3
+    U = np.hstack([np.sqrt(1 - c**2) * np.eye(n), np.full((n, 1), c)])
+    V = np.hstack([np.sqrt(1 - c**2) * np.eye(n), np.full((n, 1), -c)])
+    old = analysis.COLLECT_LIMIT
+    analysis.COLLECT_LIMIT = limit
+    try:
+        r = analyze_embeddings(U, V)
+    finally:
+        analysis.COLLECT_LIMIT = old
+    S = U @ V.T
+    assert r.negative_p95 == np.percentile(S[~np.eye(n, dtype=bool)], 95)
+    assert r.trimmed_margin == pytest.approx((1 - 2 * c**2 + c**2) / 2, abs=1e-15)
+
+
 def test_labelled_layout_matches_dense():
     """Many images per caption: positives s_{i, label(i)}, negatives the other captions; dense reference."""
     rng = np.random.default_rng(0)
