@@ -1,0 +1,45 @@
+"""A SigLIP trainer on the package's loss: two towers, dense / all-gather / ring losses, LiT, evals.
+
+Modules, in the order data flows:
+
+* :mod:`.losses`: parameterizations (standard t, b; relative bias; softmax baseline) and the
+  multi-device implementations of the sigmoid loss (dense, all-gather, ring, bidirectional ring),
+  all on the math of :mod:`constellations.loss`.
+* :mod:`.models`: the ViT (MAP head) and text transformer (no mask, last-token pooling) towers.
+* :mod:`.tokenizer`, :mod:`.data`: sticky-EOS tokenizers; shapes, digits and folder data sets.
+* :mod:`.train`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.config`: the loop, atomic
+  checkpoints with bit-exact resume, the multi-process data mesh, configs as data.
+* :mod:`.evaluate`: zero-shot, retrieval and the geometry of the learned embeddings.
+
+Command line: ``python -m constellations.siglip train --config CONFIG --workdir DIR`` and ``eval``.
+"""
+
+from .config import Config, apply_overrides, default_config, load_config
+from .losses import (
+    IMPLEMENTATIONS,
+    PARAMETERIZATIONS,
+    dense_sigmoid_loss,
+    init_loss_params,
+    make_contrastive_loss,
+    make_sigmoid_loss,
+    temperature_and_bias,
+)
+from .train import TrainingDiverged, TrainResult, evaluate_checkpoint, train
+
+__all__ = [
+    "Config",
+    "IMPLEMENTATIONS",
+    "PARAMETERIZATIONS",
+    "TrainResult",
+    "TrainingDiverged",
+    "apply_overrides",
+    "default_config",
+    "dense_sigmoid_loss",
+    "evaluate_checkpoint",
+    "init_loss_params",
+    "load_config",
+    "make_contrastive_loss",
+    "make_sigmoid_loss",
+    "temperature_and_bias",
+    "train",
+]

@@ -1,0 +1,125 @@
+"""Configs as data: a small attribute dict, Python config files, and the trainer's defaults.
+
+A config file (``experiments/siglip/*.py``) defines ``get_config(arg=None)`` returning a
+:class:`Config`; ``load_config("file.py:arg")`` calls it with ``arg``. Overrides use dotted keys,
+``apply_overrides(cfg, ["optim.lr=3e-4", "loss.implementation='ring'"])`` (values are Python
+literals; a bare word is taken as a string).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+
+class Config(dict):
+    """A dict whose keys are also attributes; nested dicts become Configs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def __setitem__(self, key, value):
+        if isinstance(value, dict) and not isinstance(value, Config):
+            value = Config(value)
+        super().__setitem__(key, value)
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"config has no field {key!r}") from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+    def __deepcopy__(self, memo):
+        return Config({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, Config) else v for k, v in self.items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def default_config() -> Config:
+    """Every field the trainer reads, with its default (``siglip_reference.md`` section 6.4)."""
+    return Config(
+        seed=0,
+        total_steps=1000,
+        batch_size=128,                       # global batch, over all devices and processes
+        log_steps=10,
+        checkpoint_steps=200,
+        keep_checkpoints=2,
+        progress=True,
+        data=dict(name="shapes", image_size=32, max_len=16, tokenizer="word", sentencepiece_vocab_size=1000,
+                  root=None, eval_root=None, captions_file=None, resize=False, num_examples=None),
+        model=dict(image_variant="lab-xs/4", text_variant=None, image_out_dim=None),
+        loss=dict(parameterization="standard", implementation="dense", temperature_init=10.0, bias_init=-10.0,
+                  relative_bias_init=None, max_temperature=None),
+        optim=dict(lr=1e-3, b1=0.9, b2=0.95, eps=1e-8, weight_decay=1e-4, grad_clip_norm=1.0,
+                   schedule="cosine", warmup_steps=None, warmup_fraction=0.05, rsqrt_timescale=1000),
+        lit=dict(enabled=False, cache_image_embeddings=False),
+        model_init=None,                      # a checkpoint (file or workdir) to start the towers from
+        model_load=("img",),                  # which parts of model_init to load
+        eval=dict(every_steps=200, num_examples=512, batch_size=256, geometry=True),
+    )
+
+
+def merge(base: Config, updates: dict) -> Config:
+    """``base`` with ``updates`` written over it recursively (unknown keys are an error)."""
+    out = copy.deepcopy(base)
+    for k, v in updates.items():
+        if k not in out:
+            raise ValueError(f"unknown config field {k!r}; known: {sorted(out)}")
+        if isinstance(out[k], dict) and isinstance(v, dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_config(spec: str) -> Config:
+    """Load ``path.py`` or ``path.py:arg`` (calls ``get_config(arg)``), merged over the defaults."""
+    path, _, arg = str(spec).partition(":")
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    mod_spec = importlib.util.spec_from_file_location(f"_siglip_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"config file {path} must define get_config(arg=None)")
+    cfg = module.get_config(arg or None)
+    return merge(default_config(), cfg)
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        node = cfg
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            if p not in node or not isinstance(node[p], dict):
+                raise ValueError(f"unknown config field {key!r}")
+            node = node[p]
+        if leaf not in node:
+            raise ValueError(f"unknown config field {key!r}")
+        node[leaf] = _literal(value.strip())
+    return cfg

@@ -1,0 +1,430 @@
+"""The SigLIP trainer, top to bottom: build, restore or init, loop, evaluate, checkpoint.
+
+One training step on a global batch of B (image, caption) pairs sharded over the ("data",) mesh:
+
+    zimg = img_tower(images) / |.|,  ztxt = txt_tower(tokens) / |.|          (towers under plain jit)
+    L = -(1/B) sum_ij log sigmoid(z_ij (t <zimg_i, ztxt_j> + b))             (losses.py; dense/all-gather/ring)
+    params <- params - s(step) * (lr * adam_{b1, b2}(clip(grad)) + wd * kernel)   (big_vision's optax chain)
+
+(wd is *not* multiplied by lr, only by the schedule s, as in big_vision.) LiT mode freezes the image
+tower: it is left out of the differentiated and optimized parameters (so it stays bit-identical) and
+its embedding is ``stop_gradient``-ed; optionally the frozen embeddings of a finite data set are
+computed once and cached. The batch at step s is a pure function of (seed, s), checkpoints hold every
+leaf of the state, and so a run stopped at step k and resumed equals the uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from .. import io
+from . import checkpoint as ckpt
+from .config import Config, default_config, merge
+from .data import batch_indices, make_dataset, make_eval_dataset, texts_for_tokenizer
+from .distributed import data_mesh, global_batch, replicate, to_host
+from .evaluate import evaluate_embeddings
+from .losses import check_loss_choice, init_loss_params, make_contrastive_loss
+from .models import TwoTowers, init_towers, model_key, tower_configs
+from .tokenizer import SentencePieceTokenizer, WordTokenizer, tokenizer_from_dict
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became NaN or infinite; the run stops without checkpointing it."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks.
+
+
+def learning_rate_schedule(optim: Config, total_steps: int):
+    """s(step) in [0, 1]: linear warmup, then cosine to 0, rsqrt (1/sqrt(1 + (s - w)/tau)) or constant."""
+    warmup = optim.warmup_steps if optim.warmup_steps is not None else round(optim.warmup_fraction * total_steps)
+    warmup = int(max(0, min(warmup, total_steps)))
+    kind = optim.schedule
+    if kind not in ("cosine", "rsqrt", "constant"):
+        raise ValueError(f"optim.schedule must be 'cosine', 'rsqrt' or 'constant'; got {kind!r}")
+    tau = float(optim.rsqrt_timescale)
+
+    def schedule(count):
+        s = jnp.asarray(count, jnp.float32)
+        warm = jnp.minimum(1.0, (s + 1.0) / max(warmup, 1)) if warmup else 1.0
+        after = jnp.maximum(s - warmup, 0.0)
+        if kind == "cosine":
+            decay = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(after / max(total_steps - warmup, 1), 1.0)))
+        elif kind == "rsqrt":
+            decay = 1.0 / jnp.sqrt(1.0 + after / tau)
+        else:
+            decay = 1.0
+        return warm * decay
+
+    return schedule
+
+
+def kernel_mask(params):
+    """True for leaves named 'kernel' (the weights that get weight decay), False elsewhere."""
+    return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+
+def make_optimizer(optim: Config, total_steps: int) -> optax.GradientTransformation:
+    """big_vision's chain: clip, Adam(b1, b2=0.95), * lr, + wd * kernel, * schedule, * -1."""
+    for name in ("lr", "weight_decay", "grad_clip_norm"):
+        if not (optim[name] >= 0 and math.isfinite(optim[name])):
+            raise ValueError(f"optim.{name} must be finite and >= 0; got {optim[name]!r}")
+    return optax.chain(
+        optax.clip_by_global_norm(optim.grad_clip_norm),
+        optax.scale_by_adam(b1=optim.b1, b2=optim.b2, eps=optim.eps),
+        optax.scale(optim.lr),
+        optax.add_decayed_weights(optim.weight_decay, mask=kernel_mask),
+        optax.scale_by_schedule(learning_rate_schedule(optim, total_steps)),
+        optax.scale(-1.0),
+    )
+
+
+def build_tokenizer(cfg: Config, dataset, workdir: Path | None):
+    """The workdir's saved tokenizer if there is one, else a new one (word vocabulary or SentencePiece)."""
+    saved = workdir / "tokenizer.json" if workdir is not None else None
+    if saved is not None and saved.is_file():
+        return tokenizer_from_dict(json.loads(saved.read_text()))
+    kind = cfg.data.tokenizer
+    if kind == "word":
+        words = dataset.vocabulary()
+        return WordTokenizer(words) if words is not None else WordTokenizer.from_texts(texts_for_tokenizer(dataset))
+    if kind == "sentencepiece":
+        return SentencePieceTokenizer.train(texts_for_tokenizer(dataset), vocab_size=cfg.data.sentencepiece_vocab_size)
+    raise ValueError(f"data.tokenizer must be 'word' or 'sentencepiece'; got {kind!r}")
+
+
+def validate_config(cfg: Config) -> None:
+    check_loss_choice(cfg.loss.parameterization, cfg.loss.implementation)
+    for name in ("total_steps", "batch_size", "log_steps", "checkpoint_steps"):
+        if not isinstance(cfg[name], int) or isinstance(cfg[name], bool) or cfg[name] < 1:
+            raise ValueError(f"{name} must be a positive integer; got {cfg[name]!r}")
+    if cfg.batch_size < 2:
+        raise ValueError("batch_size must be at least 2 (a contrastive loss needs negatives)")
+    if cfg.lit.cache_image_embeddings and not cfg.lit.enabled:
+        raise ValueError("lit.cache_image_embeddings needs lit.enabled=True (the image tower must be frozen)")
+    if cfg.loss.max_temperature is not None and not cfg.loss.max_temperature > 0:
+        raise ValueError(f"loss.max_temperature must be None (no clamp) or > 0; got {cfg.loss.max_temperature!r}")
+
+
+@dataclass
+class Setup:
+    """Everything built from a config (no state): model, tokenizer, data, loss, optimizer, mesh."""
+
+    cfg: Config
+    model: TwoTowers
+    tokenizer: object
+    dataset: object
+    loss_fn: object
+    tx: optax.GradientTransformation
+    mesh: object
+    trainable_keys: tuple
+    image_size: int
+    max_len: int
+
+
+def build(cfg: Config, workdir: Path | None = None) -> Setup:
+    validate_config(cfg)
+    dataset = make_dataset(cfg.data, seed=cfg.seed)
+    tokenizer = build_tokenizer(cfg, dataset, workdir)
+    image_size, max_len = int(cfg.data.image_size), int(cfg.data.max_len)
+    image, text = tower_configs(cfg.model, vocab_size=tokenizer.vocab_size, image_size=image_size, max_len=max_len)
+    mesh = data_mesh()
+    n_dev = mesh.devices.size
+    if cfg.batch_size % n_dev:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {n_dev} devices")
+    loss_fn = make_contrastive_loss(cfg.loss.parameterization, cfg.loss.implementation, mesh)
+    trainable = ("txt", "loss") if cfg.lit.enabled else ("img", "txt", "loss")
+    return Setup(cfg, TwoTowers(image, text), tokenizer, dataset, loss_fn, make_optimizer(cfg.optim, cfg.total_steps),
+                 mesh, trainable, image_size, max_len)
+
+
+def init_params(setup: Setup) -> dict:
+    """Fresh parameters {"img", "txt", "loss"} (float32), then ``model_init`` parts if configured."""
+    cfg = setup.cfg
+    towers = init_towers(setup.model, jax.random.key(cfg.seed), image_size=setup.image_size, max_len=setup.max_len)
+    params = {"img": towers["img"], "txt": towers["txt"],
+              "loss": init_loss_params(cfg.loss.parameterization, temperature_init=cfg.loss.temperature_init,
+                                       bias_init=cfg.loss.bias_init, relative_bias_init=cfg.loss.relative_bias_init)}
+    if cfg.model_init:
+        params = ckpt.load_subtrees(cfg.model_init, params, tuple(cfg.model_load))
+    return jax.tree.map(np.asarray, params)
+
+
+def split_params(params: dict, trainable_keys) -> tuple[dict, dict]:
+    return ({k: v for k, v in params.items() if k in trainable_keys},
+            {k: v for k, v in params.items() if k not in trainable_keys})
+
+
+def make_embedders(setup: Setup, params: dict, batch_size: int = 256):
+    """Host-side functions images -> (n, d), captions -> (n, d) unit embeddings (fixed-size batches)."""
+    model, dev = setup.model, jax.local_devices()[0]
+    variables = jax.device_put({"params": {"img": params["img"], "txt": params["txt"]}}, dev)
+    key = model_key(model)
+    if key not in _EMBED_CACHE:
+        _EMBED_CACHE[key] = (jax.jit(lambda v, x: model.apply(v, x, method=TwoTowers.embed_images)),
+                             jax.jit(lambda v, x: model.apply(v, x, method=TwoTowers.embed_texts)))
+    img_fn, txt_fn = _EMBED_CACHE[key]
+
+    def batched(fn, x):
+        out, n = [], len(x)
+        for a in range(0, n, batch_size):
+            chunk = x[a:a + batch_size]
+            pad = batch_size - len(chunk)
+            if pad:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+            z, norm = fn(variables, jax.device_put(chunk, dev))
+            out.append((np.asarray(z)[: batch_size - pad], np.asarray(norm)[: batch_size - pad]))
+        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+    def embed_images(images, *, with_norms=False):
+        z, norm = batched(img_fn, np.asarray(images, np.float32))
+        return (z, norm) if with_norms else z
+
+    def embed_texts(captions):
+        return batched(txt_fn, setup.tokenizer.encode(list(captions), setup.max_len))[0]
+
+    return embed_images, embed_texts
+
+
+# Compiled functions, reused by later runs in the same process with the same architecture and config
+# (compiling costs seconds on CPU; tests and sweeps train many short runs).
+_EMBED_CACHE: dict = {}
+_STEP_CACHE: dict = {}
+
+
+def make_train_step(setup: Setup, cached: bool):
+    """The jitted update (trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics)."""
+    cfg = setup.cfg
+    key = json.dumps([model_key(setup.model), cfg.loss, cfg.optim, cfg.total_steps, cfg.lit, cached,
+                      [d.id for d in setup.mesh.devices.flat]], sort_keys=True, default=str)
+    if key not in _STEP_CACHE:
+        _STEP_CACHE[key] = _make_train_step(setup, cached)
+    return _STEP_CACHE[key]
+
+
+def _make_train_step(setup: Setup, cached: bool):
+    cfg, model, loss_fn, tx = setup.cfg, setup.model, setup.loss_fn, setup.tx
+    lit = cfg.lit.enabled
+    max_t = cfg.loss.max_temperature
+    schedule = learning_rate_schedule(cfg.optim, cfg.total_steps)
+
+    def objective(trainable, frozen, batch):
+        params = {**frozen, **trainable}
+        variables = {"params": {"img": params["img"], "txt": params["txt"]}}
+        if cached:
+            zimg, img_norm = batch["zimg"], batch["img_norm"]
+        else:
+            zimg, img_norm = model.apply(variables, batch["images"], method=TwoTowers.embed_images)
+        if lit:
+            zimg = jax.lax.stop_gradient(zimg)
+        ztxt, txt_norm = model.apply(variables, batch["tokens"], method=TwoTowers.embed_texts)
+        loss, stats = loss_fn(zimg, ztxt, params["loss"])
+        return loss, dict(stats, img_norm=jnp.mean(img_norm), txt_norm=jnp.mean(txt_norm))
+
+    def step_fn(trainable, frozen, opt_state, batch, step):
+        (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(trainable, frozen, batch)
+        updates, opt_state = tx.update(grads, opt_state, trainable)
+        new = optax.apply_updates(trainable, updates)
+        if max_t is not None:  # open_clip-style clamp of t' (off unless asked)
+            new["loss"] = dict(new["loss"], t_prime=jnp.minimum(new["loss"]["t_prime"], jnp.float32(math.log(max_t))))
+        metrics = dict(stats, loss=loss, t_prime=new["loss"]["t_prime"], grad_norm=optax.tree.norm(grads),
+                       update_norm=optax.tree.norm(updates), param_norm=optax.tree.norm(new),
+                       lr=cfg.optim.lr * schedule(step))
+        return new, opt_state, metrics
+
+    repl = jax.sharding.NamedSharding(setup.mesh, jax.sharding.PartitionSpec())
+    return jax.jit(step_fn, donate_argnums=(0, 2), out_shardings=(repl, repl, repl))
+
+
+class MetricsLog:
+    """metrics.jsonl, rewritten atomically; on resume, records after the restored step are dropped."""
+
+    def __init__(self, path: Path, start_step: int, enabled: bool = True):
+        self.path, self.enabled, self.records = path, enabled, []
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    if rec.get("step", 0) <= start_step:
+                        self.records.append(rec)
+
+    def write(self, record: dict) -> None:
+        self.records.append(record)
+        if self.enabled:
+            io.write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+
+
+def _floats(tree) -> dict:
+    return {k: float(v) for k, v in to_host(tree).items()}
+
+
+@dataclass
+class TrainResult:
+    params: dict
+    step: int
+    workdir: Path
+    metrics: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop.
+
+
+def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResult:
+    """Train (or resume) the run in ``workdir``; returns the final host parameters and logs.
+
+    Resumes automatically from ``workdir/checkpoints/LAST``. ``stop_at_step`` stops early (with a
+    checkpoint) as an interrupted run would; calling again continues where it stopped.
+    """
+    cfg = merge(default_config(), cfg)
+    workdir = Path(workdir)
+    lead = jax.process_index() == 0
+    setup = build(cfg, workdir)
+    if lead:
+        workdir.mkdir(parents=True, exist_ok=True)
+        io.write_text(workdir / "config.json", cfg.to_json() + "\n")
+        io.write_text(workdir / "tokenizer.json", json.dumps(setup.tokenizer.to_dict()) + "\n")
+
+    params = init_params(setup)
+    trainable, frozen = split_params(params, setup.trainable_keys)
+    opt_state = setup.tx.init(trainable)
+    start = 0
+    last = ckpt.latest_checkpoint(workdir)
+    if last is not None:
+        template = {"params": params, "opt_state": opt_state, "step": np.int64(0)}
+        state, _ = ckpt.restore_checkpoint(last, template)
+        trainable, frozen = split_params(state["params"], setup.trainable_keys)
+        opt_state, start = state["opt_state"], int(state["step"])
+    end = cfg.total_steps if stop_at_step is None else min(int(stop_at_step), cfg.total_steps)
+
+    dataset, B = setup.dataset, cfg.batch_size
+    cache = None
+    if cfg.lit.cache_image_embeddings:
+        if dataset.num_examples is None:
+            raise ValueError("lit.cache_image_embeddings needs a finite data set (set data.num_examples for shapes)")
+        embed_images, _ = make_embedders(setup, {**frozen, **trainable}, cfg.eval.batch_size)
+        all_idx = np.arange(dataset.num_examples)
+        cache = embed_images(np.concatenate([dataset.get(all_idx[a:a + 1024])["images"]
+                                             for a in range(0, len(all_idx), 1024)]), with_norms=True)
+
+    def host_batch(step):
+        idx, epochs = batch_indices(step, B, dataset.num_examples, cfg.seed, process_index=jax.process_index(),
+                                    process_count=jax.process_count())
+        ex = dataset.get(idx, epochs, images=cache is None)
+        batch = {"tokens": setup.tokenizer.encode(ex["captions"], setup.max_len)}
+        if cache is None:
+            batch["images"] = ex["images"]
+        else:
+            batch["zimg"], batch["img_norm"] = cache[0][idx], cache[1][idx]
+        return batch
+
+    step_fn = make_train_step(setup, cached=cache is not None)
+    mesh = setup.mesh
+    trainable, frozen, opt_state = replicate(mesh, trainable), replicate(mesh, frozen), replicate(mesh, opt_state)
+    log = MetricsLog(workdir / "metrics.jsonl", start, enabled=lead)
+    eval_set = None
+    evals = []
+
+    def run_eval(step):
+        nonlocal eval_set
+        if eval_set is None:
+            eval_data = make_eval_dataset(cfg.data, seed=cfg.seed)
+            eval_set = (eval_data.eval_examples(cfg.eval.num_examples), eval_data.zero_shot_tasks())
+        host = to_host({**frozen, **trainable})
+        embed_images, embed_texts = make_embedders(setup, host, cfg.eval.batch_size)
+        t = float(np.exp(host["loss"]["t_prime"]))
+        b = _bias(host["loss"], cfg.loss.parameterization, t)
+        res = evaluate_embeddings(embed_images, embed_texts, eval_set[0], eval_set[1], t=t, b=b,
+                                  geometry=cfg.eval.geometry)
+        record = {"step": step, **res}
+        evals.append(record)
+        log.write(record)
+        return record
+
+    def save(step):
+        if lead:
+            state = {"params": to_host({**frozen, **trainable}), "opt_state": to_host(opt_state), "step": np.int64(step)}
+            ckpt.save_checkpoint(workdir, state, step, meta={"config": cfg.to_dict()}, keep=cfg.keep_checkpoints)
+
+    do_eval = cfg.eval.every_steps and cfg.eval.every_steps > 0
+    if do_eval and start == 0:
+        run_eval(0)
+    bar = tqdm(total=end, initial=start, desc="siglip", disable=not (lead and cfg.progress), dynamic_ncols=True)
+    t_log, steps_since = time.perf_counter(), 0
+    last_good = start
+    for step in range(start, end):
+        batch = global_batch(mesh, host_batch(step))
+        new_trainable, new_opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(step))
+        loss = float(to_host(metrics["loss"]))
+        gnorm = float(to_host(metrics["grad_norm"]))
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            bar.close()
+            raise TrainingDiverged(
+                f"loss = {loss}, grad norm = {gnorm} at step {step + 1} (steps {last_good + 1}..{step + 1} since the "
+                f"last finite log); stopping without saving. The last checkpoint in {workdir / 'checkpoints'} is "
+                "unaffected: lower optim.lr, set loss.max_temperature, or check the data.")
+        trainable, opt_state = new_trainable, new_opt_state
+        steps_since += 1
+        done = step + 1
+        bar.update(1)
+        if done % cfg.log_steps == 0 or done == end:
+            now = time.perf_counter()
+            record = {"step": done, **_floats(metrics), "examples_per_sec": steps_since * B / max(now - t_log, 1e-9)}
+            log.write(record)
+            bar.set_postfix(loss=f"{loss:.4f}", t=f"{record['t']:.2f}", b=f"{record['b']:.2f}")
+            t_log, steps_since, last_good = now, 0, done
+        if done % cfg.checkpoint_steps == 0 or done == end:
+            save(done)
+        if do_eval and (done % cfg.eval.every_steps == 0 or done == cfg.total_steps):
+            run_eval(done)
+    bar.close()
+    return TrainResult(to_host({**frozen, **trainable}), end, workdir, log.records, evals)
+
+
+def _bias(loss_params: dict, parameterization: str, t: float) -> float:
+    if parameterization == "standard":
+        return float(loss_params["b"])
+    if parameterization == "relative_bias":
+        return float(-t * loss_params["b_rel"])
+    return 0.0
+
+
+def evaluate_checkpoint(path, *, num_examples: int | None = None, overrides: dict | None = None) -> dict:
+    """Evaluate a run (workdir) or checkpoint file with the config and tokenizer saved beside it."""
+    path = Path(path)
+    ckpt_file = ckpt.resolve_checkpoint(path)
+    header, _ = ckpt.read_checkpoint(ckpt_file)
+    workdir = ckpt_file.parent.parent
+    if "config" not in header:
+        raise ValueError(f"checkpoint {ckpt_file} has no saved config")
+    cfg = merge(default_config(), header["config"])
+    if overrides:
+        cfg = merge(cfg, overrides)
+    if num_examples is not None:
+        cfg.eval.num_examples = int(num_examples)
+    cfg.model_init = None  # every parameter comes from the checkpoint
+    setup = build(cfg, workdir)
+    params = init_params(setup)
+    trainable, frozen = split_params(params, setup.trainable_keys)
+    template = {"params": params, "opt_state": setup.tx.init(trainable), "step": np.int64(0)}
+    state, _ = ckpt.restore_checkpoint(ckpt_file, template)
+    host = state["params"]
+    eval_data = make_eval_dataset(cfg.data, seed=cfg.seed)
+    embed_images, embed_texts = make_embedders(setup, host, cfg.eval.batch_size)
+    t = float(np.exp(host["loss"]["t_prime"]))
+    res = evaluate_embeddings(embed_images, embed_texts, eval_data.eval_examples(cfg.eval.num_examples),
+                              eval_data.zero_shot_tasks(), t=t, b=_bias(host["loss"], cfg.loss.parameterization, t),
+                              geometry=cfg.eval.geometry)
+    return {"step": int(state["step"]), "checkpoint": str(ckpt_file), **res}

@@ -1,0 +1,256 @@
+"""Benchmark of the trainer's sigmoid-loss implementations: per-device memory and loss+grad throughput.
+
+    python experiments/bench_siglip_loss.py [--batch 8192] [--width 256] [--repeats 3] [--out results/bench_siglip_loss.json]
+
+Part 1, memory (8 emulated CPU devices, XLA's compiled memory analysis of jit(value_and_grad(loss)),
+which is per device for a partitioned program):
+  (a) global batch B fixed (default 8192) on D = 1, 2, 4, 8 devices;
+  (b) per-device batch n = B / 8 fixed, so B grows with D: the ring (each block rematerialized) stays
+      flat, dense and all-gather grow like n * B, and the ring without remat grows too (what open_clip's
+      ring and big_vision's deprecated loop keep for the backward pass).
+  A measured check: the peak resident memory of a subprocess running each implementation once.
+Part 2, throughput (loss + gradients w.r.t. both embeddings, t and b, at the same B and width):
+  our dense (1 device), all-gather and ring (8 emulated devices) versus open_clip's SigLipLoss on CPU
+  torch, measured in the same run; ratios are torch time / our time (>= 1.0 means at least as fast).
+  open_clip's package __init__ needs torchvision; when that import fails, its loss.py (torch only) is
+  loaded straight from the installed package; without open_clip the same computation is written in
+  plain PyTorch; without torch the comparison is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+N_DEVICES = 8
+if "jax" not in sys.modules:
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={N_DEVICES}".strip()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import Mesh, NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P  # noqa: E402
+
+from constellations import io  # noqa: E402
+from constellations.siglip.losses import make_sigmoid_loss  # noqa: E402
+
+VARIANTS = {  # label -> (implementation, remat)
+    "dense": ("dense", True),
+    "all_gather": ("all_gather", True),
+    "ring": ("ring", True),
+    "ring_bidirectional": ("ring_bidirectional", True),
+    "ring_no_remat": ("ring", False),
+}
+MiB = 2.0**20
+
+
+def _value_and_grad(label, mesh):
+    impl, remat = VARIANTS[label]
+    f = make_sigmoid_loss(impl, mesh, remat=remat)
+    return jax.jit(jax.value_and_grad(lambda a, b, t, bias: f(a, b, t, bias)[0], argnums=(0, 1, 2, 3)))
+
+
+def compiled_memory(label, D, B, width):
+    """Per-device bytes (temp, total = arguments + outputs + temp - aliased) of loss+grad on D devices."""
+    mesh = Mesh(np.array(jax.devices()[:D]), ("data",))
+    emb = jax.ShapeDtypeStruct((B, width), jnp.float32, sharding=NamedSharding(mesh, P("data")))
+    scalar = jax.ShapeDtypeStruct((), jnp.float32, sharding=NamedSharding(mesh, P()))
+    stats = _value_and_grad(label, mesh).lower(emb, emb, scalar, scalar).compile().memory_analysis()
+    total = (stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+             - stats.alias_size_in_bytes)
+    return stats.temp_size_in_bytes, total
+
+
+def _embeddings(B, width, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(B, width)).astype(np.float32)
+    y = x + 0.5 * rng.normal(size=(B, width)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
+
+
+def _measured_child(label, D, B, width):
+    """Run in a fresh process: peak RSS increase (MiB) while compiling and running loss+grad once."""
+    x, y = _embeddings(B, width)
+    mesh = Mesh(np.array(jax.devices()[:D]), ("data",))
+    sh = NamedSharding(mesh, P("data"))
+    x, y = jax.device_put(x, sh), jax.device_put(y, sh)
+    jax.block_until_ready((x, y))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = _value_and_grad(label, mesh)(x, y, jnp.float32(10.0), jnp.float32(-10.0))
+    jax.block_until_ready(out)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_increase_mib": after - before, "loss": float(out[0])}))
+
+
+def measured_peak(label, D, B, width):
+    cmd = [sys.executable, __file__, "--child", label, str(D), str(B), str(width)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def time_it(fn, repeats):
+    fn()  # compile / warm up
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def torch_baseline(B, width, repeats):
+    """(seconds, description) of loss+grad with open_clip's SigLipLoss (or plain torch), or (None, why)."""
+    try:
+        import torch
+    except ImportError:
+        return None, "torch is not installed: skipping the open_clip comparison (pip install torch to run it)"
+    loss_cls, how = None, ""
+    try:
+        from open_clip.loss import SigLipLoss as loss_cls
+        how = "open_clip.loss.SigLipLoss (imported from the open_clip package)"
+    except Exception as err:  # open_clip missing, or its __init__ needs torchvision
+        try:
+            import importlib.metadata as md
+            import importlib.util
+
+            path = next(f for f in md.files("open_clip_torch") if str(f).endswith("open_clip/loss.py")).locate()
+            spec = importlib.util.spec_from_file_location("open_clip_loss", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loss_cls = module.SigLipLoss
+            how = (f"open_clip SigLipLoss, loaded from {path} (the package __init__ failed: "
+                   f"{type(err).__name__}: {err})")
+        except Exception:
+            how = "the same loss written directly in PyTorch (open_clip could not be imported)"
+    x, y = (torch.from_numpy(a) for a in _embeddings(B, width))
+    x.requires_grad_(True)
+    y.requires_grad_(True)
+    scale = torch.tensor(10.0, requires_grad=True)
+    bias = torch.tensor(-10.0, requires_grad=True)
+    if loss_cls is not None:
+        loss_fn = loss_cls()
+
+        def step():
+            for p in (x, y, scale, bias):
+                p.grad = None
+            loss = loss_fn(x, y, scale, bias)
+            loss.backward()
+            return loss
+    else:
+        def step():
+            for p in (x, y, scale, bias):
+                p.grad = None
+            logits = scale * x @ y.T + bias
+            labels = 2 * torch.eye(B) - 1
+            loss = -torch.nn.functional.logsigmoid(labels * logits).sum() / B
+            loss.backward()
+            return loss
+    loss = float(step().detach())
+    return time_it(step, repeats), f"{how}; torch {torch.__version__}, {torch.get_num_threads()} threads; loss {loss:.6f}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=8192, help="global batch B (>= 8192 for the report)")
+    p.add_argument("--width", type=int, default=256, help="embedding width d")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-measured", action="store_true", help="skip the subprocess peak-RSS measurements")
+    p.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
+    p.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        label, D, B, width = args.child
+        _measured_child(label, int(D), int(B), int(width))
+        return 0
+    if jax.device_count() < N_DEVICES:
+        print(f"need {N_DEVICES} devices (XLA_FLAGS was set before JAX was imported?); have {jax.device_count()}")
+        return 1
+    B, width = args.batch, args.width
+    results = {"batch": B, "width": width, "devices": N_DEVICES, "memory": {}, "throughput": {}}
+    print(f"SigLIP loss benchmark: B = {B}, d = {width}, float32, {N_DEVICES} emulated CPU devices\n")
+
+    print("1a. compiled per-device memory of loss+grad, global batch fixed at B = "
+          f"{B} (MiB: temp / total)")
+    labels = list(VARIANTS)
+    print(f"{'D':>3} " + " ".join(f"{l:>24}" for l in labels))
+    for D in (1, 2, 4, 8):
+        row = {}
+        for label in labels:
+            temp, total = compiled_memory(label, D, B, width)
+            row[label] = {"temp_mib": temp / MiB, "total_mib": total / MiB}
+        results["memory"][f"fixed_B/D={D}"] = row
+        print(f"{D:>3} " + " ".join(f"{row[l]['temp_mib']:>11.1f} / {row[l]['total_mib']:>10.1f}" for l in labels))
+
+    n = B // N_DEVICES
+    print(f"\n1b. per-device batch fixed at n = {n} (B = n * D): MiB temp / total")
+    print(f"{'D':>3} {'B':>6} " + " ".join(f"{l:>24}" for l in labels))
+    for D in (1, 2, 4, 8):
+        row = {}
+        for label in labels:
+            temp, total = compiled_memory(label, D, n * D, width)
+            row[label] = {"temp_mib": temp / MiB, "total_mib": total / MiB}
+        results["memory"][f"fixed_n/D={D}"] = row
+        print(f"{D:>3} {n * D:>6} " + " ".join(f"{row[l]['temp_mib']:>11.1f} / {row[l]['total_mib']:>10.1f}"
+                                               for l in labels))
+    growth = {l: results["memory"]["fixed_n/D=8"][l]["temp_mib"] / max(results["memory"]["fixed_n/D=1"][l]["temp_mib"],
+                                                                       1e-9) for l in labels}
+    results["memory"]["temp_growth_D1_to_D8_fixed_n"] = growth
+    print("    temp-memory growth from D = 1 to D = 8 at fixed n: "
+          + ", ".join(f"{l} x{g:.2f}" for l, g in growth.items()))
+
+    if not args.no_measured:
+        print(f"\n1c. measured: peak RSS increase of a fresh process running loss+grad once, B = {B}, D = 8 "
+              "(all 8 emulated devices share the process, so this is the sum over devices)")
+        for label in ("dense", "all_gather", "ring", "ring_no_remat"):
+            m = measured_peak(label, N_DEVICES, B, width)
+            results["memory"][f"measured_peak_rss_increase_mib/{label}"] = m["peak_increase_mib"]
+            print(f"    {label:>20}: {m['peak_increase_mib']:8.1f} MiB   (loss {m['loss']:.6f})")
+
+    print(f"\n2. loss+grad throughput at B = {B}, d = {width} (best of {args.repeats}; ratio = torch time / ours)")
+    x, y = _embeddings(B, width)
+    t, b = jnp.float32(10.0), jnp.float32(-10.0)
+    ours = {}
+    one = Mesh(np.array(jax.devices()[:1]), ("data",))
+    dense = _value_and_grad("dense", one)
+    xs, ys = jax.device_put(x, jax.devices()[0]), jax.device_put(y, jax.devices()[0])
+    ours["dense (1 device)"] = time_it(lambda: jax.block_until_ready(dense(xs, ys, t, b)), args.repeats)
+    mesh = Mesh(np.array(jax.devices()), ("data",))
+    sh = NamedSharding(mesh, P("data"))
+    xd, yd = jax.device_put(x, sh), jax.device_put(y, sh)
+    for label in ("all_gather", "ring", "ring_bidirectional"):
+        f = _value_and_grad(label, mesh)
+        ours[f"{label} ({N_DEVICES} devices)"] = time_it(lambda: jax.block_until_ready(f(xd, yd, t, b)), args.repeats)
+    base, how = torch_baseline(B, width, args.repeats)
+    results["throughput"]["baseline"] = how
+    if base is not None:
+        results["throughput"]["torch_seconds"] = base
+        print(f"    baseline: {how}")
+        print(f"    {'torch / open_clip':>28}: {base * 1e3:9.1f} ms  {B / base:10.0f} pairs/s")
+    else:
+        print(f"    {how}")
+    for label, sec in ours.items():
+        results["throughput"][label] = {"seconds": sec, "ratio_vs_torch": None if base is None else base / sec}
+        ratio = "" if base is None else f"   ratio {base / sec:5.2f}x"
+        print(f"    {label:>28}: {sec * 1e3:9.1f} ms  {B / sec:10.0f} pairs/s{ratio}")
+    if args.out:
+        io.write_json(args.out, results)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
