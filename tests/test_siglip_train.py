@@ -156,3 +156,21 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert (wd / "eval_step2.json").is_file()
     assert cli(["eval", "--workdir", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # `embed` exports the held-out embeddings; `python -m constellations analyze` reads them and finds the
+    # same margin the trainer's own evaluation reported.
+    from constellations.__main__ import main as analyze_main
+
+    emb = tmp_path / "emb.npz"
+    assert cli(["embed", "--workdir", str(wd), "--out", str(emb)]) == 0
+    capsys.readouterr()
+    arrays = np.load(emb)
+    assert arrays["image"].shape == (24, arrays["text"].shape[1]) and arrays["shape_labels"].shape == (24,)
+    assert analyze_main(["analyze", str(emb), str(emb), "--image-key", "image", "--text-key", "text",
+                         "--json", str(tmp_path / "a.json")]) == 0
+    capsys.readouterr()
+    stats = json.loads((tmp_path / "a.json").read_text())
+    assert stats["margin"] == pytest.approx(res["geometry/margin"], abs=1e-6)
+    assert analyze_main(["analyze", str(emb), str(emb), "--image-key", "image", "--text-key", "shape_classes",
+                         "--labels", str(emb), "--labels-key", "shape_labels"]) == 0
+    labelled = json.loads(capsys.readouterr().out)
+    assert labelled["layout"] == "labelled" and labelled["image_to_text_accuracy"] == pytest.approx(res["zeroshot/shape"])

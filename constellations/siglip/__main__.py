@@ -3,6 +3,7 @@
     python -m constellations.siglip train --config experiments/siglip/shapes_tiny.py --workdir runs/tiny
     python -m constellations.siglip train --config CONFIG --workdir DIR --set optim.lr=3e-4 --set loss.implementation=ring
     python -m constellations.siglip eval --workdir runs/tiny [--json OUT]
+    python -m constellations.siglip embed --workdir runs/tiny --out emb.npz   # then: python -m constellations analyze
 
 Several processes (one per host): add ``--coordinator HOST:PORT --num-processes P --process-id I``
 (or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); see README.md beside this file.
@@ -28,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--workdir", required=True, help="run folder or checkpoint file")
     e.add_argument("--num-examples", type=int, default=None)
     e.add_argument("--json", default=None, help="also write the results here")
-    for q in (t, e):
+    x = sub.add_parser("embed", help="export a checkpoint's held-out image/text embeddings (.npz) for `analyze`")
+    x.add_argument("--workdir", required=True, help="run folder or checkpoint file")
+    x.add_argument("--out", required=True, help="the .npz to write")
+    x.add_argument("--num-examples", type=int, default=None)
+    for q in (t, e, x):
         q.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (multi-process runs)")
         q.add_argument("--num-processes", type=int, default=None)
         q.add_argument("--process-id", type=int, default=None)
@@ -57,7 +62,12 @@ def main(argv=None) -> int:
         from pathlib import Path
 
         from .. import io
-        from .train import evaluate_checkpoint
+        from .train import evaluate_checkpoint, export_embeddings
+
+        if args.command == "embed":
+            shapes = export_embeddings(args.workdir, args.out, num_examples=args.num_examples)
+            print(json.dumps({"out": args.out, "arrays": {k: list(v) for k, v in shapes.items()}}, indent=2))
+            return 0
 
         res = evaluate_checkpoint(args.workdir, num_examples=args.num_examples)
         print(json.dumps(res, indent=2))

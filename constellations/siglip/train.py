@@ -401,8 +401,8 @@ def _bias(loss_params: dict, parameterization: str, t: float) -> float:
     return 0.0
 
 
-def evaluate_checkpoint(path, *, num_examples: int | None = None, overrides: dict | None = None) -> dict:
-    """Evaluate a run (workdir) or checkpoint file with the config and tokenizer saved beside it."""
+def _restore_for_eval(path, *, num_examples: int | None = None, overrides: dict | None = None):
+    """(cfg, setup, params, step, checkpoint file) of a run (workdir) or checkpoint file, for evaluation."""
     path = Path(path)
     ckpt_file = ckpt.resolve_checkpoint(path)
     header, _ = ckpt.read_checkpoint(ckpt_file)
@@ -420,11 +420,40 @@ def evaluate_checkpoint(path, *, num_examples: int | None = None, overrides: dic
     trainable, frozen = split_params(params, setup.trainable_keys)
     template = {"params": params, "opt_state": setup.tx.init(trainable), "step": np.int64(0)}
     state, _ = ckpt.restore_checkpoint(ckpt_file, template)
-    host = state["params"]
+    return cfg, setup, state["params"], int(state["step"]), ckpt_file
+
+
+def export_embeddings(path, out, *, num_examples: int | None = None) -> dict:
+    """Write the held-out embeddings of a run's checkpoint to ``out`` (.npz), for ``python -m constellations analyze``.
+
+    Keys: ``image`` (n, d) and ``text`` (n, d), one caption per image (the first), paired row by row;
+    for every zero-shot task, ``<task>_classes`` (C, d) prompt-ensembled class embeddings and
+    ``<task>_labels`` (n,) each image's class (many images per caption, as in the ImageNet analysis).
+    Returns {key: shape}.
+    """
+    from .evaluate import class_embeddings
+
+    cfg, setup, host, step, _ = _restore_for_eval(path, num_examples=num_examples)
+    data = make_eval_dataset(cfg.data, seed=cfg.seed)
+    embed_images, embed_texts = make_embedders(setup, host, cfg.eval.batch_size)
+    ex = data.eval_examples(cfg.eval.num_examples)
+    arrays = {"image": np.asarray(embed_images(ex["images"]), np.float64),
+              "text": np.asarray(embed_texts([c[0] for c in ex["captions"]]), np.float64)}
+    for task, (key, names, templates) in data.zero_shot_tasks().items():
+        if key in ex["labels"]:
+            arrays[f"{task}_classes"] = np.asarray(class_embeddings(embed_texts, list(names), list(templates)), np.float64)
+            arrays[f"{task}_labels"] = np.asarray(ex["labels"][key], np.int64)
+    io.save_npz(out, **arrays)
+    return {k: v.shape for k, v in arrays.items()}
+
+
+def evaluate_checkpoint(path, *, num_examples: int | None = None, overrides: dict | None = None) -> dict:
+    """Evaluate a run (workdir) or checkpoint file with the config and tokenizer saved beside it."""
+    cfg, setup, host, step, ckpt_file = _restore_for_eval(path, num_examples=num_examples, overrides=overrides)
     eval_data = make_eval_dataset(cfg.data, seed=cfg.seed)
     embed_images, embed_texts = make_embedders(setup, host, cfg.eval.batch_size)
     t = float(np.exp(host["loss"]["t_prime"]))
     res = evaluate_embeddings(embed_images, embed_texts, eval_data.eval_examples(cfg.eval.num_examples),
                               eval_data.zero_shot_tasks(), t=t, b=_bias(host["loss"], cfg.loss.parameterization, t),
                               geometry=cfg.eval.geometry)
-    return {"step": int(state["step"]), "checkpoint": str(ckpt_file), **res}
+    return {"step": step, "checkpoint": str(ckpt_file), **res}
