@@ -18,10 +18,10 @@ import jax  # noqa: E402
 # Geometry checks in the report are float64; engines that want float32 ask for it explicitly.
 jax.config.update("jax_enable_x64", True)
 
-from experiments import foundation, spherical_codes, theory  # noqa: E402
+from experiments import foundation, spherical_codes, synthetic_section, theory  # noqa: E402
 from constellations import io  # noqa: E402
 
-SECTIONS = [foundation, spherical_codes, theory]
+SECTIONS = [foundation, spherical_codes, theory, synthetic_section]
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,532 @@
+"""Synthetic training engine: free unit vectors trained by full-batch Adam, compiled and batched.
+
+The model of ``theory.md`` section 5. Each run holds k >= 2 modalities X^(0..k-1) of N free vectors
+in R^d (row i of every modality belongs to pair i; X^(0) is called U, X^(1) is V), the log inverse
+temperature t' (t = exp(t')), a bias and, optionally, an explicit adapter x. Its loss is the mean
+sigmoid loss over the edges of a synchronization graph G on the k modalities:
+
+    L = (1 / |G|) sum_{(a, c) in G} (1 / N^2) sum_{i, j} softplus(-z_ij * logit_ij^(a, c))
+    logit_ij^(a, c) = t * <Y^(a)_i, Y^(c)_j> + b,        b = -t * b_rel  (relative-bias form)
+
+(reduction "mean", the paper's experiment code; SigLIP's sign convention, so the paper's b is our -b).
+Y are the vectors the loss sees: with ``normalize=True`` (the paper's, and the default) the rows are
+divided by their norms inside the loss, so the gradient Adam sees is tangent to the sphere; with
+``normalize=False`` the raw parameters enter the inner products. With the explicit adapter of claim
+C10 (k = 2 only), delta = sigmoid(x) and Y^(0)_i = (delta U_i, sqrt(1 - delta^2)),
+Y^(1)_i = (delta V_i, -sqrt(1 - delta^2)) in dimension d + 1 (then normalized, as the paper's code).
+
+One training step: value and gradient of L; the gradient of every frozen parameter is set to 0;
+Adam (optax.scale_by_adam: b1 0.9, b2 0.999, eps 1e-8, the PyTorch defaults) gives a direction, the
+trainable parameters move by -lr times it, and the rows of every trainable modality are re-projected
+onto the unit sphere. Frozen parameters are carried through ``jnp.where`` and never move, bit for bit.
+
+Everything that may differ between runs of one sweep is data, not code: the seed index, t0, the
+initial bias, lr, the adapter's x0, the parameterization and which parameters train. So a sweep over
+seeds, initial or frozen values, parameterizations and trainable sets is one compiled function,
+``vmap``-ed over runs, with the steps in ``lax.scan``. Runs are fed to it in chunks (same compiled
+code) so the display can show progress and the two halves of a batch can run on two cores.
+
+Precision: training is float32 (as the paper's PyTorch code); ``dtype="float64"`` exists for tests.
+Final margins are recomputed in float64 by :mod:`constellations.geometry`.
+
+The loss terms are the package's sigmoid loss; ``loss="exact"`` evaluates softplus with a custom
+JVP that shares one exponential between the value and the gradient (:func:`softplus`, checked
+against :func:`constellations.loss.sigmoid_terms_from_logits` in the tests, about 3x faster under
+autodiff than ``jax.nn.softplus``), ``loss="package"`` calls
+:func:`constellations.loss.sigmoid_terms_from_logits` itself, and ``loss="epsilon"`` is the authors'
+float32 form -log(sigmoid(x) + 1e-8) (opt-in, for exact comparison with the paper's numbers; see
+theory.md s.5: pairs with logits beyond ~16.6 saturate at 18.42 and get no gradient).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import geometry
+from ..loss import _normalize_rows, pairwise_labels, sigmoid_terms_from_logits, synchronization_graph
+
+PARAMETERIZATIONS = ("relative_bias", "standard")
+TRAINABLE_NAMES = ("U", "V", "t", "bias")
+LOSS_VARIANTS = ("exact", "epsilon", "package")
+#: The authors' additive constant inside the log (``-log(sigmoid(x) + 1e-8)``).
+AUTHORS_EPSILON = 1e-8
+#: Metric names recorded every ``metric_every`` steps (see :func:`run_metrics`).
+METRICS = ("loss", "t", "b_rel", "margin", "relative_bias", "xi", "retrieval")
+
+
+class DivergenceError(FloatingPointError):
+    """A run produced a non-finite loss or parameter; the message names the runs and the step."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss terms.
+
+
+@jax.custom_jvp
+def softplus(x):
+    """softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}), exact and finite for every x.
+
+    Same values as ``jax.nn.softplus`` (to rounding); its JVP is sigmoid(x) * dx, evaluated from the
+    same e^{-|x|} as the value: sigmoid(x) = 1 / (1 + e^{-|x|}) for x >= 0 and e^{-|x|} / (1 + e^{-|x|})
+    otherwise, so no exponential overflows and small sigmoids keep full relative precision.
+    """
+    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    e = jnp.exp(-jnp.abs(x))
+    inv = 1 / (1 + e)
+    sigmoid = jnp.where(x >= 0, inv, e * inv)
+    return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * dx
+
+
+def epsilon_sigmoid_terms(logits):
+    """The authors' per-pair terms: -log(sigmoid(x) + 1e-8) on positives, -log(1 - sigmoid(x) + 1e-8) on negatives.
+
+    ``logits`` has shape (..., N, N) with the positives on the diagonal of the last two axes. In
+    float32, sigmoid(x) rounds to 1 above x ~ 16.6, so such a negative pair costs -log(1e-8) = 18.42
+    and gets no gradient (theory.md s.5). For comparison with the paper only, never the default.
+    """
+    p = jax.nn.sigmoid(logits)
+    # The barrier keeps XLA from folding (1 - p) + 1e-8 into (1 + 1e-8) - p = 1 - p in float32,
+    # which would turn the authors' 18.42 into log(0); PyTorch evaluates it left to right.
+    p, q = jax.lax.optimization_barrier((p, 1 - p))
+    eye = jnp.eye(logits.shape[-1], dtype=bool)
+    return jnp.where(eye, -jnp.log(p + AUTHORS_EPSILON), -jnp.log(q + AUTHORS_EPSILON))
+
+
+def sigmoid_terms(logits, variant: str = "exact"):
+    """Per-pair sigmoid-loss terms of a stack of (N, N) logit blocks (positives on each diagonal)."""
+    if variant == "exact":
+        z = pairwise_labels(logits.shape[-1], dtype=logits.dtype)
+        return softplus(-z * logits)
+    if variant == "package":
+        flat = logits.reshape((-1,) + logits.shape[-2:])
+        return jax.vmap(sigmoid_terms_from_logits)(flat).reshape(logits.shape)
+    if variant == "epsilon":
+        return epsilon_sigmoid_terms(logits)
+    raise ValueError(f"loss must be one of {LOSS_VARIANTS}; got {variant!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Static configuration (one compiled function per value) and per-run inputs (vmapped data).
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What fixes the compiled code: sizes, graph, loss variant, adapter, precision, metric interval.
+
+    Attributes:
+      N, d, k: pairs, dimension, modalities.
+      edges: the synchronization graph as a tuple of (a, c) pairs.
+      normalize: in-loss row normalization (the paper's; False: raw inner products).
+      loss: "exact" (default), "package" or "epsilon" (see the module docstring).
+      adapter: the explicit adapter of C10 (k = 2).
+      dtype: "float32" (training precision of the paper) or "float64" (needs jax x64).
+      steps: training steps; metric_every: steps between two metric records (divides steps).
+    """
+
+    N: int
+    d: int
+    k: int
+    edges: tuple[tuple[int, int], ...]
+    normalize: bool
+    loss: str
+    adapter: bool
+    dtype: str
+    steps: int
+    metric_every: int
+
+    @property
+    def n_metric_points(self) -> int:
+        return self.steps // self.metric_every + 1
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.d + 1 if self.adapter else self.d
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Per-run data, arrays with one leading run axis R (all vmapped).
+
+    Attributes:
+      seed_index: (R,) int, the run's initial vectors are :func:`initial_embeddings` (seed, seed_index).
+      t0: (R,) initial inverse temperature (t' = log t0).
+      bias0: (R,) initial bias in the run's own coordinate: b_rel0, or b0 = -t0 b_rel0 (standard).
+      lr: (R,) Adam learning rate.
+      adapter_x0: (R,) initial adapter parameter x (delta = sigmoid(x)); unused without adapter.
+      relative_bias: (R,) bool, True for the relative-bias parameterization.
+      trainable: (R, k + 3) bool: modalities 0..k-1, then t, bias, adapter.
+    """
+
+    seed_index: np.ndarray
+    t0: np.ndarray
+    bias0: np.ndarray
+    lr: np.ndarray
+    adapter_x0: np.ndarray
+    relative_bias: np.ndarray
+    trainable: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.seed_index)
+
+    def take(self, idx) -> "RunInputs":
+        return RunInputs(*(np.asarray(getattr(self, f.name))[idx] for f in dataclasses.fields(self)))
+
+
+def initial_embeddings(seed: int, seed_index: int, k: int, N: int, d: int, dtype=jnp.float32):
+    """The initial vectors of a run: k x N independent uniform points on S^{d-1} (normalized Gaussians).
+
+    They depend only on (seed, seed_index), so every variant of a sweep starts from the same
+    configurations (common random numbers) and a locked modality is the same across variants.
+    """
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), seed_index)
+    return _normalize_rows(jax.random.normal(key, (k, N, d), dtype))
+
+
+# ----------------------------------------------------------------------------------------------
+# The model of one run (pure functions; vmapped over runs below).
+
+
+def _dtype(cfg: EngineConfig):
+    return jnp.float32 if cfg.dtype == "float32" else jnp.float64
+
+
+def effective_embeddings(cfg: EngineConfig, X, scalars):
+    """The (k, N, d') vectors the loss sees: adapter applied, rows normalized when cfg.normalize."""
+    if cfg.adapter:
+        delta = jax.nn.sigmoid(scalars[2])
+        lift = jnp.sqrt(1 - delta**2)
+        sign = jnp.where(jnp.arange(cfg.k) == 0, 1.0, -1.0).astype(X.dtype)[:, None, None]
+        extra = jnp.broadcast_to(sign * lift, X.shape[:-1] + (1,))
+        X = jnp.concatenate([delta * X, extra], axis=-1)
+    return _normalize_rows(X) if cfg.normalize else X
+
+
+def _edge_blocks(cfg: EngineConfig, Y):
+    """Inner-product blocks S^(a, c) = Y^(a) Y^(c)T of every edge, shape (|G|, N, N)."""
+    if cfg.edges == ((0, 1),):
+        return (Y[0] @ Y[1].T)[None]
+    src = np.array([a for a, _ in cfg.edges])
+    dst = np.array([c for _, c in cfg.edges])
+    return jnp.einsum("eid,ejd->eij", Y[src], Y[dst])
+
+
+def _temperature_and_bias(scalars, relative_bias):
+    t = jnp.exp(scalars[0])
+    b = jnp.where(relative_bias, -t * scalars[1], scalars[1])
+    return t, b
+
+
+def loss_value(cfg: EngineConfig, params, relative_bias):
+    """L of theory.md s.5 for one run: mean over edges and pairs of the sigmoid-loss terms."""
+    X, scalars = params
+    t, b = _temperature_and_bias(scalars, relative_bias)
+    S = _edge_blocks(cfg, effective_embeddings(cfg, X, scalars))
+    return jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
+
+
+def _pair_loss(Ya, Yc, t, b, variant):
+    return jnp.mean(sigmoid_terms(t * (Ya @ Yc.T) + b, variant))
+
+
+def loss_and_grad(cfg: EngineConfig, params, relative_bias):
+    """(L, dL/dparams) for one run: :func:`loss_value` and its gradient.
+
+    With one edge this is ``jax.value_and_grad(loss_value)``. With several, the edges are visited by
+    a ``lax.scan`` that differentiates one (N, N) block at a time and accumulates the gradients of
+    the vectors and of (t, b), then chains them back through the normalization / adapter and through
+    t = exp(t'), b = -t b_rel: the same numbers (up to float rounding), but each block stays in the
+    cache instead of materializing |G| blocks at once, which is about twice as fast on a CPU.
+    """
+    if len(cfg.edges) == 1:
+        return jax.value_and_grad(lambda p: loss_value(cfg, p, relative_bias))(params)
+    X, scalars = params
+    Y, vjp_embed = jax.vjp(lambda X, s: effective_embeddings(cfg, X, s), X, scalars)
+    (t, b), vjp_tb = jax.vjp(lambda s: _temperature_and_bias(s, relative_bias), scalars)
+    grad_pair = jax.value_and_grad(_pair_loss, argnums=(0, 1, 2, 3))
+
+    def edge(carry, ac):
+        total, gY, gt, gb = carry
+        a, c = ac[0], ac[1]
+        value, (ga, gc, dt, db) = grad_pair(Y[a], Y[c], t, b, cfg.loss)
+        gY = gY.at[a].add(ga).at[c].add(gc)
+        return (total + value, gY, gt + dt, gb + db), None
+
+    zero = jnp.zeros((), Y.dtype)
+    edges = jnp.asarray(cfg.edges, jnp.int32)
+    (total, gY, gt, gb), _ = jax.lax.scan(edge, (zero, jnp.zeros_like(Y), zero, zero), edges)
+    n = len(cfg.edges)
+    gX, gs_embed = vjp_embed(gY / n)
+    (gs_tb,) = vjp_tb((gt / n, gb / n))
+    return total / n, (gX, gs_embed + gs_tb)
+
+
+def run_metrics(cfg: EngineConfig, params, relative_bias):
+    """In-graph diagnostics of one run (float32 logging; final numbers come from geometry).
+
+    loss; t; b_rel (= -b / t in the standard form); the joint m* and b*_rel over all edges
+    ((min positive - max negative) / 2 and their mean, the largest margin with one threshold for
+    every edge); xi (claim C13) and the U->V retrieval accuracy, averaged over edges.
+    """
+    X, scalars = params
+    t, b = _temperature_and_bias(scalars, relative_bias)
+    Y = effective_embeddings(cfg, X, scalars)
+    S = _edge_blocks(cfg, Y)
+    eye = jnp.eye(cfg.N, dtype=bool)
+    positives = jnp.diagonal(S, axis1=1, axis2=2)                           # (E, N)
+    negatives = jnp.where(eye, -jnp.inf, S)
+    min_pos, max_neg = jnp.min(positives), jnp.max(negatives)
+    src = np.array([a for a, _ in cfg.edges])
+    dst = np.array([c for _, c in cfg.edges])
+    diff = Y[src] - Y[dst]                                                  # (E, N, d')
+    xi = jnp.mean(jnp.sum(jnp.mean(diff**2, axis=1), -1) - jnp.sum(jnp.mean(diff, axis=1) ** 2, -1))
+    retrieval = jnp.mean(positives > jnp.max(negatives, axis=2))
+    return {
+        "loss": jnp.mean(sigmoid_terms(t * S + b, cfg.loss)),
+        "t": t,
+        "b_rel": -b / t,
+        "margin": (min_pos - max_neg) / 2,
+        "relative_bias": (min_pos + max_neg) / 2,
+        "xi": xi,
+        "retrieval": retrieval,
+    }
+
+
+_adam = optax.scale_by_adam()  # b1 = 0.9, b2 = 0.999, eps = 1e-8 (PyTorch's defaults)
+
+
+def _init_state(cfg: EngineConfig, seed: int, run):
+    dtype = _dtype(cfg)
+    X = initial_embeddings(seed, run["seed_index"], cfg.k, cfg.N, cfg.d, dtype)
+    scalars = jnp.stack([jnp.log(run["t0"]), run["bias0"], run["adapter_x0"]]).astype(dtype)
+    params = (X, scalars)
+    return params, _adam.init(params)
+
+
+def train_step(cfg: EngineConfig, state, run):
+    """One full-batch Adam step of one run; returns (new state, loss before the step)."""
+    params, opt_state = state
+    loss, (gX, gs) = loss_and_grad(cfg, params, run["relative_bias"])
+    train_X = run["trainable"][: cfg.k][:, None, None]
+    train_s = run["trainable"][cfg.k:]
+    grads = (jnp.where(train_X, gX, 0), jnp.where(train_s, gs, 0))
+    (dX, ds), opt_state = _adam.update(grads, opt_state)
+    X, scalars = params
+    lr = run["lr"].astype(X.dtype)
+    X = jnp.where(train_X, _normalize_rows(X - lr * dX), X)
+    scalars = jnp.where(train_s, scalars - lr * ds, scalars)
+    return ((X, scalars), opt_state), loss
+
+
+@partial(jax.jit, static_argnames=("cfg", "seed"))
+def _init_chunk(cfg: EngineConfig, seed: int, runs):
+    def one(run):
+        state = _init_state(cfg, seed, run)
+        return state, run_metrics(cfg, state[0], run["relative_bias"])
+    return jax.vmap(one)(runs)
+
+
+@partial(jax.jit, static_argnames=("cfg", "n_blocks"))
+def _advance_chunk(cfg: EngineConfig, n_blocks: int, states, runs):
+    """n_blocks x metric_every steps of every run of a chunk: vmap over runs, lax.scan over steps."""
+    def one(state, run):
+        def block(state, _):
+            state, losses = jax.lax.scan(lambda s, _: train_step(cfg, s, run), state, None, length=cfg.metric_every)
+            return state, (losses, run_metrics(cfg, state[0], run["relative_bias"]))
+        state, (losses, metrics) = jax.lax.scan(block, state, None, length=n_blocks)
+        return state, losses.reshape(-1), metrics
+    return jax.vmap(one)(states, runs)
+
+
+@partial(jax.jit, static_argnames=("cfg",))
+def _final_embeddings(cfg: EngineConfig, params):
+    return jax.vmap(lambda X, s: effective_embeddings(cfg, X, s))(*params)
+
+
+# ----------------------------------------------------------------------------------------------
+# Driving a batch: chunks, segments, two workers, progress, divergence checks.
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """Raw engine output for R runs (host NumPy arrays)."""
+
+    embeddings: np.ndarray      # (R, k, N, d') final vectors the loss sees
+    scalars: np.ndarray         # (R, 3): t', bias, adapter x
+    loss: np.ndarray            # (R, steps): loss before each step
+    history: dict               # name -> (R, n_metric_points)
+    history_steps: np.ndarray   # (n_metric_points,)
+    wall_time_s: float
+
+
+def _divisor_near(n: int, target: int) -> int:
+    """The largest divisor of n that is <= max(target, 1)."""
+    target = max(1, min(n, target))
+    return max(q for q in range(1, target + 1) if n % q == 0)
+
+
+def default_chunk_size(cfg: EngineConfig, n_runs: int, workers: int) -> int:
+    """Runs per compiled call.
+
+    On a CPU one run per call is fastest for the paper's sizes: a run's (N, N) blocks stay in the L1/L2
+    cache, and a vmapped chunk of R runs costs more per run than R calls (measured in
+    experiments/bench_engine.py); the two workers keep both cores busy. On an accelerator, wide
+    chunks (up to 256 runs, or ~64 MiB of blocks) amortize the launch cost.
+    """
+    if jax.default_backend() == "cpu":
+        return 1
+    per_run = len(cfg.edges) * cfg.N * cfg.N * 4
+    return max(1, min(256, (64 * 2**20) // per_run, math.ceil(n_runs / workers)))
+
+
+def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: int | None = None,
+              workers: int | None = None, progress=None, calls_per_run: int = 10,
+              describe=None) -> BatchOutput:
+    """Train every run of ``runs`` (one compiled function) and return their final states and records.
+
+    Args:
+      chunk_size: runs per compiled call (the last chunk is padded with copies of its first run).
+      workers: threads feeding chunks to the compiled function (default min(2, cpu count)).
+      progress: a tqdm-like object with ``update(n)`` (counts run-steps), or None.
+      calls_per_run: each chunk's steps are split into about this many calls, so progress shows
+        and a diverging run stops the batch early.
+      describe: callable(run index) -> str used in divergence messages.
+
+    Raises:
+      DivergenceError: a run's loss or parameters became NaN or infinite.
+    """
+    R = len(runs)
+    workers = workers or min(2, os.cpu_count() or 1)
+    chunk_size = chunk_size or default_chunk_size(cfg, R, workers)
+    n_blocks_total = cfg.steps // cfg.metric_every
+    n_blocks = _divisor_near(n_blocks_total, math.ceil(n_blocks_total / max(1, calls_per_run)))
+    n_calls = n_blocks_total // n_blocks
+    k, N, dp = cfg.k, cfg.N, cfg.embedding_dim
+    dtype = np.float32 if cfg.dtype == "float32" else np.float64
+    out_emb = np.empty((R, k, N, dp), dtype)
+    out_scalars = np.empty((R, 3), dtype)
+    out_loss = np.empty((R, cfg.steps), dtype)
+    out_hist = {m: np.empty((R, cfg.n_metric_points), dtype) for m in METRICS}
+    stop = threading.Event()
+    describe = describe or (lambda i: f"run {i}")
+
+    def check(values, idx, where):
+        bad = ~np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
+        if bad.any():
+            stop.set()
+            first = [describe(int(i)) for i in idx[bad][:5]]
+            raise DivergenceError(
+                f"training diverged {where}: non-finite loss or parameters in {int(bad.sum())} run(s), e.g. "
+                f"{'; '.join(first)}. Lower lr or t0, or use loss='exact' (the stable form).")
+
+    def do_chunk(start):
+        idx = np.arange(start, min(start + chunk_size, R))
+        padded = np.concatenate([idx, np.full(chunk_size - len(idx), idx[0])])
+        sub = runs.take(padded)
+        data = {f.name: jnp.asarray(getattr(sub, f.name)) for f in dataclasses.fields(sub)}
+        data["t0"] = data["t0"].astype(dtype)
+        data["bias0"] = data["bias0"].astype(dtype)
+        data["lr"] = data["lr"].astype(dtype)
+        data["adapter_x0"] = data["adapter_x0"].astype(dtype)
+        state, metrics0 = _init_chunk(cfg, seed, data)
+        for m in METRICS:
+            out_hist[m][idx, 0] = np.asarray(metrics0[m])[: len(idx)]
+        for call in range(n_calls):
+            if stop.is_set():
+                return
+            state, losses, metrics = _advance_chunk(cfg, n_blocks, state, data)
+            losses = np.asarray(losses)[: len(idx)]
+            step0 = call * n_blocks * cfg.metric_every
+            check(losses, idx, f"between steps {step0} and {step0 + losses.shape[1]}")
+            out_loss[idx, step0:step0 + losses.shape[1]] = losses
+            p0 = 1 + call * n_blocks
+            for m in METRICS:
+                out_hist[m][idx, p0:p0 + n_blocks] = np.asarray(metrics[m])[: len(idx)]
+            if progress is not None:
+                progress.update(len(idx) * losses.shape[1])
+        params = state[0]
+        check(np.asarray(params[0])[: len(idx)], idx, "at the end")
+        out_emb[idx] = np.asarray(_final_embeddings(cfg, params))[: len(idx)]
+        out_scalars[idx] = np.asarray(params[1])[: len(idx)]
+
+    t_start = time.perf_counter()
+    starts = list(range(0, R, chunk_size))
+    if workers == 1 or len(starts) == 1:
+        for s in starts:
+            do_chunk(s)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(do_chunk, s) for s in starts]
+            for f in concurrent.futures.as_completed(futures):
+                f.result()
+    history_steps = np.arange(cfg.n_metric_points) * cfg.metric_every
+    return BatchOutput(out_emb, out_scalars, out_loss, out_hist, history_steps, time.perf_counter() - t_start)
+
+
+# ----------------------------------------------------------------------------------------------
+# Final geometry in float64.
+
+
+def final_geometry(embeddings: np.ndarray, edges) -> tuple[np.ndarray, np.ndarray]:
+    """m* and b*_rel of each run's final vectors, from :mod:`constellations.geometry` in float64.
+
+    For k = 2 this is :func:`geometry.margin_and_relative_bias` (U, V). For k modalities it is the
+    joint separation over the edges with one threshold: (min_e min positive - max_e max negative) / 2
+    and their mean, from :func:`geometry.constellation_statistics` of each edge.
+    """
+    R = embeddings.shape[0]
+    margin, rel = np.empty(R), np.empty(R)
+    for r in range(R):
+        Y = np.asarray(embeddings[r], np.float64)
+        if tuple(edges) == ((0, 1),):
+            margin[r], rel[r] = geometry.margin_and_relative_bias(Y[0], Y[1], normalize=True)
+            continue
+        stats = [geometry.constellation_statistics(Y[a], Y[c], normalize=True) for a, c in edges]
+        lo = min(s.min_positive for s in stats)
+        hi = max(s.max_negative for s in stats)
+        margin[r], rel[r] = (lo - hi) / 2, (lo + hi) / 2
+    return margin, rel
+
+
+def make_config(N: int, d: int, *, steps: int, k: int = 2, graph="complete", normalize: bool = True,
+                loss: str = "exact", adapter: bool = False, dtype: str = "float32",
+                metric_every: int | None = None) -> EngineConfig:
+    """Validate the static options and build an :class:`EngineConfig`."""
+    from .._validation import check_int
+
+    N = check_int(N, "N (number of pairs)", low=2)
+    d = check_int(d, "d (dimension)", low=1)
+    steps = check_int(steps, "steps", low=1)
+    k = check_int(k, "k (number of modalities)", low=2)
+    edges = synchronization_graph(k, graph)
+    if loss not in LOSS_VARIANTS:
+        raise ValueError(f"loss must be one of {LOSS_VARIANTS}; got {loss!r}")
+    if adapter and k != 2:
+        raise ValueError(f"the explicit adapter (claim C10) pairs one locked and one trained modality: k must be 2; got k = {k}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) first")
+    if metric_every is None:
+        metric_every = _divisor_near(steps, max(1, steps // 100))
+    metric_every = check_int(metric_every, "metric_every", low=1)
+    if steps % metric_every:
+        raise ValueError(f"metric_every must divide steps; got steps = {steps}, metric_every = {metric_every}")
+    return EngineConfig(N=N, d=d, k=k, edges=edges, normalize=bool(normalize), loss=loss, adapter=bool(adapter),
+                        dtype=dtype, steps=steps, metric_every=metric_every)
