@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from scipy.optimize import minimize_scalar
 
-from . import loss as _loss
+from . import codes, loss as _loss
 from ._validation import as_unit_rows, check_int, check_matrix, check_scalar, check_threshold, validated_pair
 from .dimension import c6_code_inner_product, require_feasible
 from .geometry import constellation_statistics
@@ -123,13 +123,10 @@ def theorem_3_3(code, m, b_rel, *, normalize: bool = False) -> Construction:
 
 
 def regular_simplex(n_points: int) -> np.ndarray:
-    """n_points unit vectors in R^(n_points - 1) with all pairwise inner products -1/(n_points - 1)."""
+    """n_points unit vectors in R^(n_points - 1) with all pairwise inner products -1/(n_points - 1)
+    (:func:`constellations.codes.simplex`, indexed by its number of points)."""
     n_points = check_int(n_points, "n_points", low=2)
-    E = np.eye(n_points) - 1.0 / n_points
-    # orthonormal basis of the hyperplane sum x = 0, then coordinates in it
-    Q, _ = np.linalg.qr(E)
-    X = E @ Q[:, : n_points - 1]
-    return X / np.linalg.norm(X, axis=1, keepdims=True)
+    return codes.simplex(n_points - 1)
 
 
 def k_modality_simplex(code, k: int, delta) -> tuple[np.ndarray, Construction]:
