@@ -3,7 +3,8 @@
 Runs every experiment of ``experiments/synthetic/`` through the same code as
 ``python -m constellations.experiments run all`` and returns their markdown, each with our numbers
 next to the paper's and a verdict on the paper's qualitative claim. ``ok`` is False when a
-consistency check fails at any scale, or when a claim of the paper does not hold at full scale.
+consistency check (of our code) fails; a claim of the paper that does not hold at full scale is a
+result, listed in the report with the reason, and does not fail ``make reproduce``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def run(out_dir, *, quick: bool = False, seed: int = 0):
                                seed=seed, progress=sys.stderr.isatty())
     total = time.perf_counter() - t0
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    ok = all(o.ok for o in outcomes)
-    failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed()]
+    ok = all(passed for o in outcomes for passed, kind in o.checks.values() if kind == "consistency")
+    failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed() if o.checks[c][1] == "consistency"]
+    claims = [f"{o.name}: {c}" for o in outcomes for c in o.failed() if o.checks[c][1] == "claim"]
     timing = " | ".join(f"{o.name} {o.wall_time_s:.0f} s" for o in outcomes)
     parts = [
         "## Synthetic experiments E1-E9: bias parameterizations at the paper's scale",
@@ -49,5 +51,8 @@ def run(out_dir, *, quick: bool = False, seed: int = 0):
     for o in outcomes:
         parts += [o.markdown, f"_({o.name}: {o.wall_time_s:.1f} s)_", ""]
     if failed:
-        parts += ["**Failed checks:**", "", *[f"- {f}" for f in failed], ""]
+        parts += ["**Failed consistency checks:**", "", *[f"- {f}" for f in failed], ""]
+    if claims:
+        parts += ["**Paper claims that did not hold here** (see each experiment's section for why):", "",
+                  *[f"- {c}" for c in claims], ""]
     return "\n".join(parts), ok
