@@ -7,7 +7,8 @@ NAME is e1..e9 (theory.md section 5) or ``all``; ``list`` prints them. The exper
 live in the repository's ``experiments/synthetic/`` folder, so this needs a checkout with the package
 installed editable (``pip install -e .``); anything else ends with one ``error: ...`` line and exit 2.
 Each experiment writes ``DIR/<name>/`` (config.json with the seed, raw numbers, figures) and
-``DIR/<name>/summary.md`` (the report fragment), and prints its checks.
+``DIR/<name>/summary.md`` (the report fragment), and prints its checks. Exit status 1 only when a
+consistency check of our code fails; a claim of the paper that does not hold is reported, not an error.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def run_experiments(names: list[str], out: Path, *, quick: bool, seed: int, prog
         outcome = module.run(out, quick=quick, seed=seed, progress=progress)
         io.write_text(Path(out) / module.NAME / "summary.md", outcome.markdown)
         for check, (passed, kind) in outcome.checks.items():
-            counted = kind == "consistency" or not quick
-            print(f"  [{'ok' if passed else ('FAIL' if counted else 'not held (quick scale)')}] {check}")
+            label = "ok" if passed else "FAIL" if kind == "consistency" else "claim not held" + (" (quick scale)" if quick else "")
+            print(f"  [{label}] {check}")
         print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {Path(out) / module.NAME}", flush=True)
         outcomes.append(outcome)
     return outcomes
@@ -85,8 +86,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     outcomes = run_experiments(names, args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
-    failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed()]
+    # A paper claim that does not hold is a result (reported in summary.md); only our own checks fail the run.
+    failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed() if o.checks[c][1] == "consistency"]
     if failed:
-        print("checks failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+        print("consistency checks failed:\n  " + "\n  ".join(failed), file=sys.stderr)
         return 1
     return 0
