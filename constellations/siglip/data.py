@@ -8,7 +8,10 @@ pure function of (seed, step) through :func:`batch_indices`, which is what makes
 * :class:`ShapesDataset`: image i is a pure function of (seed, i): shape, colour, size, position,
   count and background drawn from ``numpy.random.default_rng([seed, i])``, then drawn with a little
   jitter; captions come from several templates with synonyms, so they are nearly unique. Unlimited,
-  no dependency. Evaluation examples come from a disjoint index range.
+  no dependency. Evaluation examples come from a disjoint index range. ``extra_languages=L`` (off by
+  default) writes each caption in English or in one of L generated languages (word-for-word
+  pseudo-word translations, see :func:`generated_languages`): a vocabulary about L + 1 times larger,
+  for the bottlenecked token embedding study.
 * :class:`DigitsDataset`: scikit-learn's bundled 8x8 digits (needs the optional scikit-learn),
   upsampled and captioned from templates.
 * :class:`ImageTextFolder`: a folder of images plus ``captions.jsonl`` (``{"image": ..., "caption":
@@ -19,6 +22,7 @@ pure function of (seed, step) through :func:`batch_indices`, which is what makes
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from pathlib import Path
 from typing import Sequence
@@ -134,15 +138,73 @@ def render_shapes(attrs: dict, image_size: int = 32) -> np.ndarray:
     return np.clip(img + noise, 0.0, 1.0) * 2.0 - 1.0
 
 
+def _english_vocabulary() -> list[str]:
+    """Every word a shapes caption or zero-shot prompt can contain (English)."""
+    words = set()
+    for t in _TEMPLATES + SHAPE_PROMPTS:
+        words |= set(t.replace("{obj}", "").replace("{pos}", "").replace("{bg}", "").replace("{be}", "")
+                     .replace("{}", "").split())
+    for group in (SHAPES, PLURALS.values(), COLOUR_NAMES, BACKGROUND_NAMES, COUNT_WORDS.values(),
+                  ("a", "an", "is", "are")):
+        words |= set(group)
+    for v in list(SIZE_WORDS.values()) + list(POSITION_PHRASES.values()):
+        for phrase in v:
+            words |= set(phrase.split())
+    return sorted(words)
+
+
+_CONSONANTS = "bdfgklmnprstvz"
+_VOWELS = "aeiou"
+#: Seed of the generated languages: a fixed part of the data set's definition, not of a run.
+GENERATED_LANGUAGE_SEED = 8
+
+
+@functools.lru_cache(maxsize=8)
+def generated_languages(n_languages: int) -> tuple[dict, ...]:
+    """Word-for-word dictionaries English -> language l for l = 1..n_languages (index l - 1).
+
+    Every English caption word gets, in each language, a pseudo-word of 2 to 4 consonant-vowel
+    syllables drawn from ``default_rng([GENERATED_LANGUAGE_SEED, l, k])`` (k: the word's index in the
+    sorted English vocabulary), redrawn until it is new: all pseudo-words differ from each other and
+    from every English word, so the vocabulary has exactly (n_languages + 1) * |English| words.
+    Deterministic and independent of the data seed.
+    """
+    if isinstance(n_languages, bool) or not isinstance(n_languages, (int, np.integer)) or n_languages < 0:
+        raise ValueError(f"the number of generated languages must be an integer >= 0; got {n_languages!r}")
+    english = _english_vocabulary()
+    taken = set(english)
+    tables = []
+    for lang in range(1, int(n_languages) + 1):
+        table = {}
+        for k, word in enumerate(english):
+            rng = np.random.default_rng([GENERATED_LANGUAGE_SEED, lang, k])
+            while True:
+                n_syllables = int(rng.integers(2, 5))
+                pseudo = "".join(_CONSONANTS[rng.integers(len(_CONSONANTS))] + _VOWELS[rng.integers(len(_VOWELS))]
+                                 for _ in range(n_syllables))
+                if pseudo not in taken:
+                    break
+            taken.add(pseudo)
+            table[word] = pseudo
+        tables.append(table)
+    return tuple(tables)
+
+
 class ShapesDataset:
     """Procedural shapes: unlimited, deterministic, ~2,900 attribute combinations, templated captions.
 
-    Training indices are 0, 1, 2, ...; ``eval_examples(n)`` draws from a disjoint range.
+    Training indices are 0, 1, 2, ...; ``eval_examples(n)`` draws from a disjoint range. With
+    ``extra_languages=L > 0`` the caption of example i is written in language
+    ``default_rng([seed, i, 3]).integers(L + 1)`` (0 = English, else a generated language, see
+    :func:`generated_languages`); images, attributes and English captions are unchanged, and the
+    labels gain a "language" entry. Zero-shot prompts stay English (:meth:`translate` gives the
+    other languages').
     """
 
     name = "shapes"
 
-    def __init__(self, seed: int = 0, image_size: int = 32, num_examples: int | None = None):
+    def __init__(self, seed: int = 0, image_size: int = 32, num_examples: int | None = None, *,
+                 extra_languages: int = 0):
         if image_size < 16:
             raise ValueError(f"shapes images must be at least 16 pixels; got {image_size}")
         if num_examples is not None and int(num_examples) < 2:
@@ -150,16 +212,43 @@ class ShapesDataset:
         self.seed = int(seed)
         self.image_size = int(image_size)
         self.num_examples = None if num_examples is None else int(num_examples)
+        self._languages = generated_languages(extra_languages)
+        self.extra_languages = int(extra_languages)
+
+    def language_of(self, index: int) -> int:
+        """0 (English) or the generated language 1..L that example ``index`` is captioned in."""
+        if not self.extra_languages:
+            return 0
+        return int(np.random.default_rng([self.seed, int(index), 3]).integers(self.extra_languages + 1))
+
+    def translate(self, text: str, language: int) -> str:
+        """``text`` (English words of this data set) word for word into ``language`` (0 = unchanged)."""
+        if not 0 <= int(language) <= self.extra_languages:
+            raise ValueError(f"language must be in [0, {self.extra_languages}]; got {language}")
+        if language == 0:
+            return text
+        table = self._languages[int(language) - 1]
+        try:
+            return " ".join(table[w] for w in text.split())
+        except KeyError as e:
+            raise ValueError(f"cannot translate {text!r}: the word {e.args[0]!r} is not in the shapes vocabulary") from None
 
     def get(self, indices, epochs=None, *, images: bool = True) -> dict:
         indices = np.asarray(indices, np.int64)
         attrs = [shapes_attributes(self.seed, i) for i in indices]
+        captions = [a["caption"] for a in attrs]
+        languages = None
+        if self.extra_languages:
+            languages = np.array([self.language_of(i) for i in indices], np.int32)
+            captions = [self.translate(c, int(lang)) for c, lang in zip(captions, languages)]
         if not images:
-            return {"captions": [a["caption"] for a in attrs]}
+            return {"captions": captions}
         images = np.stack([render_shapes(a, self.image_size) for a in attrs]) if len(attrs) else \
             np.zeros((0, self.image_size, self.image_size, 3), np.float32)
         labels = {k: np.array([a[k] for a in attrs], np.int32) for k in ATTRIBUTES}
-        return {"images": images, "captions": [a["caption"] for a in attrs], "labels": labels}
+        if languages is not None:
+            labels["language"] = languages
+        return {"images": images, "captions": captions, "labels": labels}
 
     def eval_examples(self, n: int) -> dict:
         out = self.get(EVAL_OFFSET + np.arange(n))
@@ -167,16 +256,9 @@ class ShapesDataset:
         return out
 
     def vocabulary(self) -> list[str]:
-        words = set()
-        for t in _TEMPLATES + SHAPE_PROMPTS:
-            words |= set(t.replace("{obj}", "").replace("{pos}", "").replace("{bg}", "").replace("{be}", "")
-                         .replace("{}", "").split())
-        for group in (SHAPES, PLURALS.values(), COLOUR_NAMES, BACKGROUND_NAMES, COUNT_WORDS.values(),
-                      ("a", "an", "is", "are")):
-            words |= set(group)
-        for v in list(SIZE_WORDS.values()) + list(POSITION_PHRASES.values()):
-            for phrase in v:
-                words |= set(phrase.split())
+        words = set(_english_vocabulary())
+        for table in self._languages:
+            words |= set(table.values())
         return sorted(words)
 
     def zero_shot_tasks(self) -> dict:
@@ -415,12 +497,22 @@ def batch_indices(step: int, global_batch: int, num_examples: int | None, seed: 
     return out, epochs
 
 
+def _extra_languages(data_cfg) -> int:
+    """``data.extra_languages`` (0 when absent, as in configs saved before the option existed)."""
+    languages = data_cfg.get("extra_languages", 0) or 0
+    if languages and data_cfg["name"] != "shapes":
+        raise ValueError(f"data.extra_languages is an option of the shapes data set; got data.name={data_cfg['name']!r}")
+    return languages
+
+
 def make_dataset(data_cfg, *, seed: int):
     """Build the training data set named by ``data_cfg.name``: 'shapes', 'digits' or 'folder'."""
     name = data_cfg["name"]
     size = int(data_cfg.get("image_size", 32))
+    languages = _extra_languages(data_cfg)
     if name == "shapes":
-        return ShapesDataset(seed=seed, image_size=size, num_examples=data_cfg.get("num_examples"))
+        return ShapesDataset(seed=seed, image_size=size, num_examples=data_cfg.get("num_examples"),
+                             extra_languages=languages)
     if name == "digits":
         return DigitsDataset(seed=seed, image_size=size)
     if name == "folder":
@@ -435,8 +527,9 @@ def make_eval_dataset(data_cfg, *, seed: int):
     """The evaluation set: shapes' disjoint range, digits' held-out split, or ``data.eval_root``."""
     name = data_cfg["name"]
     size = int(data_cfg.get("image_size", 32))
+    languages = _extra_languages(data_cfg)
     if name == "shapes":
-        return ShapesDataset(seed=seed, image_size=size)
+        return ShapesDataset(seed=seed, image_size=size, extra_languages=languages)
     if name == "digits":
         return DigitsDataset(seed=seed, image_size=size, split="eval")
     root = data_cfg.get("eval_root") or data_cfg.get("root")

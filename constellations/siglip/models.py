@@ -142,7 +142,15 @@ class ViT(nn.Module):
 
 
 class TextTransformer(nn.Module):
-    """Text tower: (N, L) token ids -> (N, out_dim). No mask; pools the last position (EOS)."""
+    """Text tower: (N, L) token ids -> (N, out_dim). No mask; pools the last position (EOS).
+
+    ``embedding_bottleneck=K`` factors the token embedding as vocab -> K -> width (mSigLIP's
+    bottleneck, K = 96 at width 768): an (vocab, K) table E and a (K, width) projection P without
+    bias, so a token's input vector is E[token] @ P and the embedding costs vocab * K + K * width
+    parameters instead of vocab * width. E keeps flax's default init (entries of variance 1/K) and
+    P is drawn with variance 1/width (fan-out scaling), so E[token] @ P has entries of variance
+    1/width, as the full table's do. None (the default) is the full (vocab, width) table.
+    """
 
     width: int
     depth: int
@@ -150,10 +158,16 @@ class TextTransformer(nn.Module):
     num_heads: int
     vocab_size: int
     out_dim: int
+    embedding_bottleneck: int | None = None
 
     @nn.compact
     def __call__(self, tokens):
-        x = nn.Embed(self.vocab_size, self.width, name="embedding")(tokens)
+        if self.embedding_bottleneck is None:
+            x = nn.Embed(self.vocab_size, self.width, name="embedding")(tokens)
+        else:
+            x = nn.Embed(self.vocab_size, self.embedding_bottleneck, name="embedding")(tokens)
+            x = nn.Dense(self.width, use_bias=False, name="embedding_projection",
+                         kernel_init=nn.initializers.variance_scaling(1.0, "fan_out", "normal"))(x)
         pos = self.param("pos_embedding", nn.initializers.normal(stddev=1 / jnp.sqrt(self.width)),
                          (1, tokens.shape[1], self.width), jnp.float32)
         x = Encoder(self.depth, self.mlp_dim, self.num_heads, name="Encoder_0")(x + pos)
@@ -201,8 +215,9 @@ def tower_configs(model_cfg, *, vocab_size: int, image_size: int, max_len: int) 
     """Resolve a model config (variants, patch, widths) into ViT and TextTransformer field dicts.
 
     ``model_cfg`` keys: ``image_variant`` ("mu/4"), ``text_variant`` ("mu"), optional
-    ``image_out_dim`` (None = no image head, SigLIP's choice) and ``out_dim`` for the text head
-    (default: the image embedding width).
+    ``image_out_dim`` (None = no image head, SigLIP's choice), ``out_dim`` for the text head
+    (default: the image embedding width) and ``text_bottleneck`` (K of the text tower's
+    vocab -> K -> width token embedding; None or absent = the full table).
     """
     image = decode_variant(model_cfg["image_variant"])
     image.setdefault("patch_size", (4, 4))
@@ -214,6 +229,11 @@ def tower_configs(model_cfg, *, vocab_size: int, image_size: int, max_len: int) 
     text["vocab_size"] = int(vocab_size)
     embed_dim = image["out_dim"] or image["width"]
     text["out_dim"] = int(model_cfg.get("out_dim") or embed_dim)
+    bottleneck = model_cfg.get("text_bottleneck")
+    if bottleneck is not None:
+        if isinstance(bottleneck, bool) or not isinstance(bottleneck, int) or bottleneck < 1:
+            raise ValueError(f"model.text_bottleneck must be None or a positive integer K; got {bottleneck!r}")
+        text["embedding_bottleneck"] = bottleneck
     if text["out_dim"] != embed_dim:
         raise ValueError(f"the text head must project to the image embedding width {embed_dim}; "
                          f"got out_dim = {text['out_dim']}")

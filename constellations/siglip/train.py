@@ -197,6 +197,29 @@ def make_embedders(setup: Setup, params: dict, batch_size: int = 256):
     return embed_images, embed_texts
 
 
+def embed_image_pool(setup: Setup, params: dict, indices, *, dataset=None, chunk: int = 1024,
+                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """LiT's cache: the image tower's embeddings of data set examples ``indices``, computed once.
+
+    Renders about ``chunk`` examples of ``dataset`` (default: the training set of ``setup``) at a
+    time and embeds them with ``params["img"]`` in batches of ``batch_size`` (the chunk is rounded
+    up to a multiple of it, so the batches, and hence the numbers, are those of embedding all
+    images at once). Returns (z, norms): (n, d) float32 unit rows z_i = f(x_i) / (|f(x_i)| + 1e-8)
+    and the (n,) norms |f(x_i)| before the division.
+    """
+    dataset = setup.dataset if dataset is None else dataset
+    indices = np.asarray(indices, np.int64)
+    if indices.ndim != 1 or len(indices) == 0:
+        raise ValueError(f"indices must be a non-empty 1-D array of example indices; got shape {indices.shape}")
+    if chunk < 1 or batch_size < 1:
+        raise ValueError(f"chunk and batch_size must be >= 1; got {chunk}, {batch_size}")
+    chunk = -(-chunk // batch_size) * batch_size
+    embed_images, _ = make_embedders(setup, params, batch_size)
+    parts = [embed_images(dataset.get(indices[a:a + chunk])["images"], with_norms=True)
+             for a in range(0, len(indices), chunk)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 # Compiled functions, reused by later runs in the same process with the same architecture and config
 # (compiling costs seconds on CPU; tests and sweeps train many short runs).
 _EMBED_CACHE: dict = {}
@@ -314,10 +337,8 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
     if cfg.lit.cache_image_embeddings:
         if dataset.num_examples is None:
             raise ValueError("lit.cache_image_embeddings needs a finite data set (set data.num_examples for shapes)")
-        embed_images, _ = make_embedders(setup, {**frozen, **trainable}, cfg.eval.batch_size)
-        all_idx = np.arange(dataset.num_examples)
-        cache = embed_images(np.concatenate([dataset.get(all_idx[a:a + 1024])["images"]
-                                             for a in range(0, len(all_idx), 1024)]), with_norms=True)
+        cache = embed_image_pool(setup, {**frozen, **trainable}, np.arange(dataset.num_examples),
+                                 batch_size=cfg.eval.batch_size)
 
     def host_batch(step):
         idx, epochs = batch_indices(step, B, dataset.num_examples, cfg.seed, process_index=jax.process_index(),
