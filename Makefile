@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test test-slow reproduce reproduce-quick bench clean venv
+.PHONY: test test-slow reproduce reproduce-quick siglip-studies bench clean venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ reproduce: $(STAMP)
 
 reproduce-quick: $(STAMP)
 	$(BIN)/python experiments/reproduce.py --out results --quick
+
+# The SigLIP paper's own studies at lab scale (about 30 minutes on 2 cores): results/SIGLIP_STUDIES.md.
+siglip-studies: $(STAMP)
+	$(BIN)/python -m experiments.siglip_studies run all --out results
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -1,0 +1,27 @@
+"""The SigLIP paper's own studies at lab scale (issue 8), one module each.
+
+* ``siglit``: SigLiT batch-size sweep, sigmoid vs softmax, frozen image tower (cached embeddings).
+* ``bias_init``: b = -10 vs b = 0 vs b = log(1/B) vs the relative-bias parameterization.
+* ``bottleneck``: the text tower's token embedding vocab -> K -> width against the full table, on
+  captions in many generated languages.
+* ``memory``: the largest batch under a per-device memory budget, sigmoid ring vs softmax all-gather,
+  on emulated CPU devices.
+
+Each module has ``NAME``, ``TITLE`` and ``run(out_root, *, quick, seed, progress) -> Outcome``
+(writes ``<out_root>/<NAME>/``: config.json with the seed, raw metrics, figures, summary.md).
+Run one with ``python -m experiments.siglip_studies run NAME [--quick]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = {"siglit": "siglit", "bias_init": "bias_init", "bottleneck": "bottleneck", "memory": "memory"}
+
+
+def load(name: str):
+    """The module of study ``name``."""
+    key = name.lower().replace("-", "_")
+    if key not in MODULES:
+        raise ValueError(f"unknown study {name!r}; choose one of {', '.join(MODULES)} (or 'all')")
+    return importlib.import_module(f"{__name__}.{MODULES[key]}")

@@ -1,0 +1,543 @@
+"""Shared machinery of the SigLIP studies: a frozen image tower with cached embeddings, and SigLiT runs.
+
+SigLiT (the SigLIP paper's locked-image setting): the image tower is frozen, its embeddings of a
+finite training pool are computed once and cached, and only the text tower and the loss scalars
+train. One run here is the trainer's own update (:func:`constellations.siglip.train.make_train_step`:
+same towers, loss implementations, optax chain and schedule) applied step after step inside a
+``lax.scan``, so thousands of small-batch steps cost no Python per step; the batch at step s is the
+trainer's stream (``batch_indices``), a pure function of (run seed, s).
+
+**The frozen tower** is a ViT (``lab-xs/8``, MAP head) trained for a few hundred steps as a
+*supervised* classifier of the six shape attributes (shape, colour, size, position, count,
+background; one linear head each, discarded afterwards) on shapes images whose indices are disjoint
+from both the contrastive pool and the evaluation set. It is a fair frozen tower for comparing
+losses because it was trained with neither of the compared losses (as LiT's frozen towers are
+pretrained on labels), is bit-identical for every run of every study with the same seed, and its
+embedding (the L2-normalized MAP output) carries the attributes the captions talk about, which a
+random-init tower would only partly do. It is cached under ``OUT/siglip_frozen_tower/`` with its
+config; a later study with the same config loads it instead of retraining.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from constellations import io
+from constellations.analysis import analyze_embeddings
+from constellations import reference as numpy_reference
+from constellations.siglip.config import default_config, merge
+from constellations.siglip.data import ATTRIBUTES, BACKGROUNDS, COLOURS, COUNTS, EVAL_OFFSET, POSITIONS, SHAPES, \
+    SIZES, ShapesDataset, batch_indices, make_eval_dataset, shapes_attributes
+from constellations.siglip.distributed import replicate, to_host
+from constellations.siglip.evaluate import class_embeddings, evaluate_embeddings, zero_shot_accuracy
+from constellations.siglip.models import ViT, count_params, decode_variant, init_towers
+from constellations.siglip.train import build, init_params, make_embedders, make_optimizer, make_train_step, \
+    split_params
+
+
+#: Number of classes of each attribute head of the supervised frozen tower.
+ATTRIBUTE_CLASSES = {"shape": len(SHAPES), "colour": len(COLOURS), "size": len(SIZES),
+                     "position": len(POSITIONS), "count": len(COUNTS), "background": len(BACKGROUNDS)}
+#: Shapes indices of the frozen tower's supervised training images: far from the contrastive pool
+#: (0 .. pool_size - 1) and from the evaluation range (EVAL_OFFSET = 2^40).
+TOWER_OFFSET = 1 << 36
+MAX_LEN = 16
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# The frozen image tower.
+
+
+@dataclass(frozen=True)
+class FrozenSpec:
+    """The frozen tower and the cached pools (the data seed of every study that uses it)."""
+
+    seed: int = 0
+    pool_size: int = 16384          # contrastive training pool: shapes examples 0 .. pool_size - 1
+    eval_size: int = 1024           # held-out examples EVAL_OFFSET + 0 .. eval_size - 1
+    image_variant: str = "lab-xs/8"
+    train_images: int = 8192        # supervised pretraining images (indices TOWER_OFFSET + ...)
+    train_steps: int = 600
+    train_batch: int = 128
+    lr: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("pool_size", "eval_size", "train_images", "train_steps", "train_batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"FrozenSpec.{name} must be a positive integer; got {v!r}")
+        if self.train_batch > self.train_images:
+            raise ValueError(f"train_batch {self.train_batch} exceeds train_images {self.train_images}")
+
+
+@dataclass
+class FrozenImages:
+    """The frozen tower's parameters, its cached embeddings, and how good it is."""
+
+    spec: FrozenSpec
+    img_params: dict               # the TwoTowers "img" subtree (a ViT)
+    train_z: np.ndarray            # (pool_size, d) float32 unit rows of the contrastive pool
+    train_norm: np.ndarray         # (pool_size,) norms before normalization
+    eval_z: np.ndarray             # (eval_size, d) held-out embeddings
+    eval_labels: dict              # attribute -> (eval_size,) int labels
+    pool_labels: dict              # attribute -> (pool_size,) int labels
+    head_accuracy: dict            # attribute -> held-out accuracy of the (discarded) linear head
+    wall_time_s: float = 0.0
+    loaded_from_cache: bool = False
+
+    @property
+    def dim(self) -> int:
+        return int(self.train_z.shape[1])
+
+
+class AttributeClassifier(nn.Module):
+    """The ViT named "img" (so its parameters are TwoTowers' "img" subtree) and one linear head per attribute."""
+
+    image: dict
+
+    @nn.compact
+    def __call__(self, images):
+        features = ViT(**self.image, name="img")(images)
+        return {k: nn.Dense(n, name=f"head_{k}")(features) for k, n in ATTRIBUTE_CLASSES.items()}
+
+
+def _image_config(variant: str) -> dict:
+    image = decode_variant(variant)
+    image.setdefault("patch_size", (4, 4))
+    image["out_dim"] = None
+    return image
+
+
+def _labels(ds: ShapesDataset, indices) -> dict:
+    out = {k: [] for k in ATTRIBUTES}
+    for i in indices:
+        a = shapes_attributes(ds.seed, int(i))
+        for k in ATTRIBUTES:
+            out[k].append(a[k])
+    return {k: np.asarray(v, np.int32) for k, v in out.items()}
+
+
+def _train_classifier(spec: FrozenSpec, progress: bool):
+    """Supervised pretraining of the frozen tower: sum of six softmax cross-entropies, the trainer's optax chain."""
+    ds = ShapesDataset(spec.seed, 32)
+    model = AttributeClassifier(_image_config(spec.image_variant))
+    ex = ds.get(TOWER_OFFSET + np.arange(spec.train_images))
+    images = jnp.asarray(ex["images"])
+    labels = {k: jnp.asarray(v) for k, v in ex["labels"].items()}
+    params = model.init(jax.random.key(spec.seed), images[:1])["params"]
+    optim = merge(default_config(), dict(optim=dict(lr=spec.lr))).optim
+    tx = make_optimizer(optim, spec.train_steps)
+    opt_state = tx.init(params)
+
+    def loss_fn(p, idx):
+        logits = model.apply({"params": p}, images[idx])
+        return sum(jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits[k], labels[k][idx]))
+                   for k in ATTRIBUTE_CLASSES)
+
+    def step(carry, idx):
+        p, o = carry
+        loss, g = jax.value_and_grad(loss_fn)(p, idx)
+        u, o = tx.update(g, o, p)
+        return (optax.apply_updates(p, u), o), loss
+
+    chunk = max(1, spec.train_steps // 10)
+    run_chunk = jax.jit(lambda c, idx: jax.lax.scan(step, c, idx))
+    rng = np.random.default_rng([spec.seed, 17])
+    order = np.concatenate([rng.permutation(spec.train_images)
+                            for _ in range(math.ceil(spec.train_steps * spec.train_batch / spec.train_images))])
+    order = order[: spec.train_steps * spec.train_batch].reshape(spec.train_steps, spec.train_batch)
+    carry, losses = (params, opt_state), []
+    with progress_bar(spec.train_steps, "frozen tower (supervised)", progress) as bar:
+        for a in range(0, spec.train_steps, chunk):
+            carry, loss = run_chunk(carry, jnp.asarray(order[a:a + chunk], jnp.int32))
+            losses.append(np.asarray(loss))
+            if bar is not None:
+                bar.update(len(order[a:a + chunk]))
+    return model, jax.tree.map(np.asarray, carry[0]), np.concatenate(losses)
+
+
+def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> FrozenImages:
+    """Train (or load from ``out_root/siglip_frozen_tower``) the frozen tower and cache its embeddings."""
+    t0 = time.perf_counter()
+    folder = Path(out_root) / "siglip_frozen_tower"
+    config = {"spec": dataclasses.asdict(spec), "version": 1}
+    cfg_file, arrays_file = folder / "config.json", folder / "frozen.npz"
+    if cfg_file.is_file() and arrays_file.is_file() and json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)):
+        with np.load(arrays_file) as f:
+            data = {k: f[k] for k in f.files}
+        img = _unflatten({k[len("img/"):]: v for k, v in data.items() if k.startswith("img/")})
+        summary = json.loads((folder / "summary.json").read_text())
+        return FrozenImages(spec, img, data["train_z"], data["train_norm"], data["eval_z"],
+                            {k[len("eval_label/"):]: v for k, v in data.items() if k.startswith("eval_label/")},
+                            {k[len("pool_label/"):]: v for k, v in data.items() if k.startswith("pool_label/")},
+                            summary["head_accuracy"], time.perf_counter() - t0, True)
+
+    model, params, losses = _train_classifier(spec, progress)
+    ds = ShapesDataset(spec.seed, 32)
+    chunk = 256
+
+    @jax.jit
+    def features_and_heads(p, x):
+        f = ViT(**_image_config(spec.image_variant)).apply({"params": p["img"]}, x)
+        return f, {k: jnp.argmax(v, axis=1) for k, v in model.apply({"params": p}, x).items()}
+
+    def embed_pool(indices):
+        """(unit embeddings, norms, head predictions), ``chunk`` images at a time (the last one padded)."""
+        zs, norms, heads = [], [], {k: [] for k in ATTRIBUTE_CLASSES}
+        for a in range(0, len(indices), chunk):
+            x = ds.get(indices[a:a + chunk])["images"]
+            n_real = len(x)
+            x = np.concatenate([x, np.repeat(x[-1:], chunk - n_real, axis=0)]) if n_real < chunk else x
+            f, h = features_and_heads(params, jnp.asarray(x))
+            f = np.asarray(f, np.float32)[:n_real]
+            n = np.linalg.norm(f, axis=1)
+            zs.append(f / (n[:, None] + 1e-8))
+            norms.append(n)
+            for k, v in h.items():
+                heads[k].append(np.asarray(v)[:n_real])
+        return np.concatenate(zs), np.concatenate(norms), {k: np.concatenate(v) for k, v in heads.items()}
+
+    train_z, train_norm, _ = embed_pool(np.arange(spec.pool_size))
+    eval_idx = EVAL_OFFSET + np.arange(spec.eval_size)
+    eval_z, _, predicted = embed_pool(eval_idx)
+    eval_labels = _labels(ds, eval_idx)
+    pool_labels = _labels(ds, np.arange(spec.pool_size))
+    accuracy = {k: float(np.mean(predicted[k] == eval_labels[k])) for k in ATTRIBUTE_CLASSES}
+    arrays = {"train_z": train_z, "train_norm": train_norm, "eval_z": eval_z, "train_loss": losses,
+              **{f"eval_label/{k}": v for k, v in eval_labels.items()},
+              **{f"pool_label/{k}": v for k, v in pool_labels.items()},
+              **{f"img/{k}": v for k, v in _flatten(params["img"]).items()}}
+    io.save_npz(arrays_file, **arrays)
+    io.write_json(folder / "summary.json", {"head_accuracy": accuracy, "final_train_loss": float(losses[-1]),
+                                            "embedding_dim": int(train_z.shape[1])})
+    io.write_json(cfg_file, config)
+    return FrozenImages(spec, params["img"], train_z, train_norm, eval_z, eval_labels, pool_labels, accuracy,
+                        time.perf_counter() - t0, False)
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = np.asarray(v)
+    return out
+
+
+def _unflatten(flat: dict) -> dict:
+    out: dict = {}
+    for key, v in flat.items():
+        node = out
+        *parents, leaf = key.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return out
+
+
+def same_attribute_fraction(labels: dict) -> float:
+    """P(two distinct pool examples have the same six attributes): the chance a negative is a false one."""
+    keys = np.stack([labels[k] for k in ATTRIBUTES], axis=1)
+    _, counts = np.unique(keys, axis=0, return_counts=True)
+    n = len(keys)
+    return float(np.sum(counts * (counts - 1)) / (n * (n - 1)))
+
+
+# ----------------------------------------------------------------------------------------------
+# One SigLiT run.
+
+
+@dataclass(frozen=True)
+class LitSpec:
+    """One text tower trained from scratch against the frozen image embeddings."""
+
+    parameterization: str = "standard"     # "standard" (t, b), "relative_bias" (t, b_rel) or "softmax"
+    batch_size: int = 256
+    examples_seen: int = 1 << 18
+    temperature_init: float = 10.0
+    bias_init: float = -10.0
+    relative_bias_init: float | None = None
+    text_variant: str = "mu"
+    text_bottleneck: int | None = None
+    extra_languages: int = 0
+    lr: float = 1e-3
+    run_seed: int | None = None            # text-tower init and batch order (default: the data seed)
+    label: str = ""
+
+    @property
+    def steps(self) -> int:
+        return self.examples_seen // self.batch_size
+
+
+def lit_config(frozen: FrozenSpec, spec: LitSpec):
+    """The trainer config of a SigLiT run (LiT mode, cached image embeddings, finite pool)."""
+    if spec.examples_seen % spec.batch_size:
+        raise ValueError(f"examples_seen {spec.examples_seen} must be a multiple of the batch size {spec.batch_size}")
+    if spec.batch_size > frozen.pool_size:
+        raise ValueError(f"batch size {spec.batch_size} exceeds the training pool ({frozen.pool_size} examples)")
+    return merge(default_config(), dict(
+        seed=frozen.seed, total_steps=spec.steps, batch_size=spec.batch_size, progress=False,
+        data=dict(name="shapes", image_size=32, max_len=MAX_LEN, tokenizer="word", num_examples=frozen.pool_size,
+                  extra_languages=spec.extra_languages),
+        model=dict(image_variant=frozen.image_variant, text_variant=spec.text_variant,
+                   text_bottleneck=spec.text_bottleneck),
+        loss=dict(parameterization=spec.parameterization, implementation="dense",
+                  temperature_init=spec.temperature_init, bias_init=spec.bias_init,
+                  relative_bias_init=spec.relative_bias_init),
+        optim=dict(lr=spec.lr),
+        lit=dict(enabled=True, cache_image_embeddings=True),
+        eval=dict(every_steps=0, num_examples=frozen.eval_size),
+    ))
+
+
+def training_stream(num_examples: int, batch_size: int, steps: int, seed: int) -> np.ndarray:
+    """(steps, batch) example indices: the trainer's stream, epoch after epoch of permutations.
+
+    Position p = s * B + i of the stream is perm_e[p mod N] with e = p // N (``batch_indices``);
+    ``batch_indices(e, N, N, seed)`` is exactly perm_e, so the stream is their concatenation.
+    """
+    total = steps * batch_size
+    epochs = [batch_indices(e, num_examples, num_examples, seed)[0] for e in range(math.ceil(total / num_examples))]
+    return np.concatenate(epochs)[:total].reshape(steps, batch_size).astype(np.int32)
+
+
+_POOL_CACHE: dict = {}
+_SCAN_CACHE: dict = {}
+
+
+def _pool_captions(setup, frozen: FrozenSpec, extra_languages: int):
+    """(captions, tokens) of the training pool, computed once per data configuration."""
+    key = (frozen.seed, frozen.pool_size, extra_languages, setup.max_len, setup.tokenizer.vocab_size)
+    if key not in _POOL_CACHE:
+        captions = setup.dataset.get(np.arange(frozen.pool_size), images=False)["captions"]
+        _POOL_CACHE[key] = (captions, setup.tokenizer.encode(captions, setup.max_len))
+    return _POOL_CACHE[key]
+
+
+def _scan_runner(step_fn, batch_size: int, chunk: int):
+    """jit(scan of ``step_fn`` over ``chunk`` steps), gathering each batch from the cached pool in the graph."""
+    key = (id(step_fn), batch_size, chunk)
+    if key not in _SCAN_CACHE:
+        def body(fixed, pool, carry, xs):
+            trainable, opt_state = carry
+            idx, step = xs
+            batch = {"tokens": pool["tokens"][idx], "zimg": pool["zimg"][idx], "img_norm": pool["img_norm"][idx]}
+            trainable, opt_state, metrics = step_fn(trainable, fixed, opt_state, batch, step)
+            return (trainable, opt_state), metrics
+
+        def run(trainable, fixed, opt_state, pool, idx, steps):
+            return jax.lax.scan(lambda c, xs: body(fixed, pool, c, xs), (trainable, opt_state), (idx, steps))
+
+        _SCAN_CACHE[key] = (jax.jit(run), step_fn)   # keep step_fn alive: its id is the key
+    return _SCAN_CACHE[key][0]
+
+
+def _chunk_length(steps: int, target_chunks: int = 16) -> int:
+    for n in range(min(target_chunks, steps), steps + 1):
+        if steps % n == 0:
+            return steps // n
+    return steps
+
+
+@dataclass
+class LitRun:
+    """A finished SigLiT run: its spec and config, per-step history, final evaluation and geometry."""
+
+    spec: LitSpec
+    config: dict
+    history: dict                 # name -> (steps,) float arrays: loss, t, b, b_over_t, logit stats, norms, lr
+    evaluation: dict              # zero-shot, retrieval, geometry (constellations.siglip.evaluate)
+    analysis: dict                # analyze_embeddings of the held-out (image, caption) pairs
+    initial_check: dict           # first logged loss vs constellations.loss on the initial towers
+    text_params: int
+    embedding_params: int
+    vocab_size: int
+    wall_time_s: float
+    examples_per_sec: float
+
+    def summary(self) -> dict:
+        h = self.history
+        return {
+            "label": self.spec.label, **dataclasses.asdict(self.spec), "steps": self.spec.steps,
+            "final_loss": float(np.mean(h["loss"][-max(1, len(h["loss"]) // 50):])),
+            "t": float(h["t"][-1]), "b": float(h["b"][-1]), "b_over_t": float(h["b_over_t"][-1]),
+            "learned_relative_bias": float(-h["b_over_t"][-1]),
+            "text_params": self.text_params, "embedding_params": self.embedding_params,
+            "vocab_size": self.vocab_size, "wall_time_s": self.wall_time_s,
+            "examples_per_sec": self.examples_per_sec, "initial_check": self.initial_check,
+            **self.evaluation, **{f"analysis/{k}": v for k, v in self.analysis.items()},
+        }
+
+
+def zero_shot_mean(evaluation: dict) -> float:
+    """Mean of the zero-shot shape and colour accuracies (the headline number of every study)."""
+    return 0.5 * (evaluation["zeroshot/shape"] + evaluation["zeroshot/colour"])
+
+
+def _initial_loss_check(setup, params, batch_idx, captions, frozen: FrozenImages, spec: LitSpec, logged: float) -> dict:
+    """The logged (float32) loss at step 0 against the NumPy float64 reference on the initial towers' embeddings."""
+    _, embed_texts = make_embedders(setup, params, 256)
+    V = np.asarray(embed_texts([captions[i] for i in batch_idx]), np.float64)
+    U = np.asarray(frozen.train_z[batch_idx], np.float64)
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    t = spec.temperature_init
+    if spec.parameterization == "softmax":
+        reference = numpy_reference.softmax_loss(U, V, t, "mean")
+    else:
+        b_rel = -spec.bias_init / t if spec.relative_bias_init is None else spec.relative_bias_init
+        b = spec.bias_init if spec.parameterization == "standard" else -t * b_rel
+        reference = numpy_reference.sigmoid_loss(U, V, t, b, "per_example")
+    return {"logged": float(logged), "reference": reference,
+            "relative_error": abs(float(logged) - reference) / max(abs(reference), 1e-12)}
+
+
+def scan_training(setup, params: dict, pool: dict, stream: np.ndarray, *, progress: bool = False, label: str = ""):
+    """The trainer's update applied for ``len(stream)`` steps inside ``lax.scan`` (chunks of steps per call).
+
+    Args:
+      setup: the trainer's Setup of a LiT config with cached image embeddings.
+      params: initial host parameters {"img", "txt", "loss"}.
+      pool: {"tokens": (N, L) int32, "zimg": (N, d) unit rows, "img_norm": (N,)}: the cached pool.
+      stream: (steps, B) pool indices of every step's batch (:func:`training_stream`).
+    Returns:
+      (final host parameters, history {metric: (steps,) float64} as the trainer logs every step, seconds).
+    """
+    # The step reads the loss config's parameterization and clamp, never its initial values: one
+    # compiled step serves every initialization (the initial values enter through the parameters).
+    step_setup = dataclasses.replace(setup, cfg=merge(setup.cfg, dict(loss=dict(
+        temperature_init=10.0, bias_init=-10.0, relative_bias_init=None))))
+    step_fn = make_train_step(step_setup, cached=True)
+    steps = len(stream)
+    trainable, fixed = split_params(params, setup.trainable_keys)
+    opt_state = setup.tx.init(trainable)
+    mesh = setup.mesh
+    trainable, fixed, opt_state = replicate(mesh, trainable), replicate(mesh, fixed), replicate(mesh, opt_state)
+    pool = replicate(mesh, {"tokens": np.asarray(pool["tokens"], np.int32), "zimg": np.asarray(pool["zimg"], np.float32),
+                            "img_norm": np.asarray(pool["img_norm"], np.float32)})
+    chunk = _chunk_length(steps)
+    run = _scan_runner(step_fn, stream.shape[1], chunk)
+    history: dict = {}
+    start = time.perf_counter()
+    with progress_bar(steps, label, progress) as bar:
+        for a in range(0, steps, chunk):
+            (trainable, opt_state), metrics = run(trainable, fixed, opt_state, pool, stream[a:a + chunk],
+                                                  np.arange(a, a + chunk, dtype=np.int32))
+            for k, v in to_host(metrics).items():
+                history.setdefault(k, []).append(np.asarray(v, np.float64))
+            if bar is not None:
+                bar.update(chunk)
+                bar.set_postfix(loss=f"{float(history['loss'][-1][-1]):.3f}", t=f"{float(history['t'][-1][-1]):.1f}")
+    seconds = time.perf_counter() - start
+    history = {k: np.concatenate(v) for k, v in history.items()}
+    return {**to_host(fixed), **to_host(trainable)}, history, seconds
+
+
+def train_lit(frozen: FrozenImages, spec: LitSpec, *, progress: bool = True, zero_shot_languages=()) -> LitRun:
+    """Train one text tower from scratch against the cached frozen image embeddings, then evaluate it."""
+    t0 = time.perf_counter()
+    cfg = lit_config(frozen.spec, spec)
+    setup = build(cfg)
+    run_seed = frozen.spec.seed if spec.run_seed is None else int(spec.run_seed)
+    params = init_params(setup)
+    params["img"] = jax.tree.map(np.asarray, frozen.img_params)
+    if run_seed != frozen.spec.seed:
+        params["txt"] = jax.tree.map(np.asarray, init_towers(setup.model, jax.random.key(run_seed),
+                                                             image_size=setup.image_size, max_len=setup.max_len)["txt"])
+    captions, tokens = _pool_captions(setup, frozen.spec, spec.extra_languages)
+    stream = training_stream(frozen.spec.pool_size, spec.batch_size, spec.steps, run_seed)
+    pool = {"tokens": tokens, "zimg": frozen.train_z, "img_norm": frozen.train_norm}
+    host, history, train_time = scan_training(setup, params, pool, stream, progress=progress,
+                                              label=spec.label or f"{spec.parameterization} B={spec.batch_size}")
+    if not np.all(np.isfinite(history["loss"])):
+        raise FloatingPointError(f"run {spec.label!r}: the loss became non-finite at step "
+                                 f"{int(np.argmin(np.isfinite(history['loss'])))}")
+
+    initial = _initial_loss_check(setup, params, stream[0], captions, frozen, spec, history["loss"][0])
+    evaluation, analysis = evaluate_lit(setup, host, frozen, cfg, zero_shot_languages=zero_shot_languages)
+    embedding = host["txt"]["embedding"]["embedding"].size + (
+        host["txt"]["embedding_projection"]["kernel"].size if "embedding_projection" in host["txt"] else 0)
+    return LitRun(spec, cfg.to_dict(), history, evaluation, analysis, initial, count_params(host["txt"]),
+                  int(embedding), setup.tokenizer.vocab_size, time.perf_counter() - t0,
+                  spec.steps * spec.batch_size / max(train_time, 1e-9))
+
+
+def evaluate_lit(setup, host: dict, frozen: FrozenImages, cfg, *, zero_shot_languages=()) -> tuple[dict, dict]:
+    """Zero-shot, retrieval and geometry on the held-out set (cached image embeddings), plus analyze_embeddings."""
+    eval_data = make_eval_dataset(cfg.data, seed=cfg.seed)
+    n = frozen.spec.eval_size
+    captions = eval_data.get(EVAL_OFFSET + np.arange(n), images=False)["captions"]
+    _, embed_texts = make_embedders(setup, host, 256)
+    t = float(np.exp(host["loss"]["t_prime"]))
+    b = {"standard": lambda: float(host["loss"]["b"]), "relative_bias": lambda: -t * float(host["loss"]["b_rel"]),
+         "softmax": lambda: 0.0}[cfg.loss.parameterization]()
+    examples = {"images": np.arange(n), "captions": [[c] for c in captions], "labels": frozen.eval_labels}
+    tasks = eval_data.zero_shot_tasks()
+    evaluation = evaluate_embeddings(lambda _: frozen.eval_z, embed_texts, examples, tasks, t=t, b=b, geometry=True)
+    for lang in zero_shot_languages:
+        embed_lang = (lambda caps, lang=lang: embed_texts([eval_data.translate(c, lang) for c in caps]))
+        for task, (key, names, templates) in tasks.items():
+            W = class_embeddings(embed_lang, list(names), list(templates))
+            evaluation[f"zeroshot_language{lang}/{task}"] = zero_shot_accuracy(frozen.eval_z, W, frozen.eval_labels[key])
+    U = np.asarray(frozen.eval_z, np.float64)
+    V = np.asarray(embed_texts(captions), np.float64)
+    paired = analyze_embeddings(U, V, normalize=True).to_dict()
+    analysis = {k: paired[k] for k in ("margin", "relative_bias", "trimmed_margin", "trimmed_relative_bias",
+                                       "mean_margin", "mean_relative_bias", "xi", "linearly_separable")}
+    key, names, templates = tasks["shape"]
+    W = class_embeddings(embed_texts, list(names), list(templates))
+    classes = analyze_embeddings(U, W, frozen.eval_labels[key], normalize=True).to_dict()
+    analysis.update({f"shape_classes_{k}": classes[k] for k in ("margin", "relative_bias", "trimmed_margin",
+                                                                "trimmed_relative_bias")})
+    return evaluation, analysis
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving.
+
+
+def save_runs(out: Path, runs: list[LitRun], stem: str = "runs") -> None:
+    """``<stem>.json``: one summary per run; ``<stem>_history.npz``: every run's per-step history."""
+    io.write_json(out / f"{stem}.json", [r.summary() for r in runs])
+    arrays = {}
+    for i, r in enumerate(runs):
+        for k, v in r.history.items():
+            arrays[f"{i:02d}/{k}"] = np.asarray(v, np.float32)
+    arrays["labels"] = np.array([r.spec.label for r in runs])
+    io.save_npz(out / f"{stem}_history.npz", **arrays)
+
+
+def frozen_note(frozen: FrozenImages) -> str:
+    acc = ", ".join(f"{k} {v:.2f}" for k, v in frozen.head_accuracy.items())
+    where = "loaded from its cache" if frozen.loaded_from_cache else f"trained in {frozen.wall_time_s:.0f} s"
+    return (f"Frozen image tower: a `{frozen.spec.image_variant}` ViT (MAP head, embedding width {frozen.dim}) trained "
+            f"{frozen.spec.train_steps} steps of batch {frozen.spec.train_batch} as a supervised classifier of the six "
+            f"shape attributes on {frozen.spec.train_images} images disjoint from the pool and the held-out set "
+            f"({where}; held-out accuracy of its discarded linear heads: {acc}). Trained with neither contrastive loss, "
+            f"identical in every run, its embeddings of the {frozen.spec.pool_size}-example pool and the "
+            f"{frozen.spec.eval_size} held-out examples are computed once and cached.")
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}"
