@@ -363,3 +363,33 @@ def test_saturation_verdicts():
     assert still_rising[0] is None and still_rising[1] == 256
     noise = saturation(cfg, runs([[0.5, 0.7, 0.6], [0.7, 0.5, 0.62], [0.5, 0.6, 0.5], [0.5, 0.5, 0.6]]))
     assert noise[0] is None and noise[1] == 64          # best above the smallest, by less than the noise
+
+
+def test_cli_trains_a_bottlenecked_multilingual_tower_and_resumes_it(tmp_path, capsys):
+    """The two options through `python -m constellations.siglip train --set ...`: the checkpoint holds the
+    (vocab, K) table and the (K, width) projection, the vocabulary covers every language, and eval reloads it."""
+    from constellations.siglip.__main__ import main as siglip_cli
+    from constellations.siglip.checkpoint import read_checkpoint
+
+    cfg_file = tmp_path / "cfg.py"
+    cfg_file.write_text(
+        "from constellations.siglip.config import Config\n"
+        "def get_config(arg=None):\n"
+        "    return Config(total_steps=2, batch_size=16, log_steps=1, progress=False,\n"
+        "                  data=dict(image_size=16, max_len=12), model=dict(image_variant='mu/4'),\n"
+        "                  eval=dict(every_steps=2, num_examples=24, batch_size=24))\n")
+    wd = tmp_path / "run"
+    assert siglip_cli(["train", "--config", str(cfg_file), "--workdir", str(wd), "--set", "data.extra_languages=2",
+                       "--set", "model.text_bottleneck=4"]) == 0
+    capsys.readouterr()
+    saved = json.loads((wd / "config.json").read_text())
+    assert saved["data"]["extra_languages"] == 2 and saved["model"]["text_bottleneck"] == 4
+    words = set(json.loads((wd / "tokenizer.json").read_text())["words"])
+    n_words = 3 * len(data._english_vocabulary())
+    assert words == set(data.ShapesDataset(extra_languages=2).vocabulary()) and len(words) == n_words
+    _, arrays = read_checkpoint(wd)
+    projection = [a for name, a in arrays.items() if "embedding_projection" in name and "kernel" in name]
+    table = [a for name, a in arrays.items() if "['txt']['embedding']['embedding']" in name]
+    assert [p.shape for p in projection if p.ndim == 2][:1] == [(4, 32)]       # (K, width): optimizer moments too
+    assert table and all(t.shape[1] == 4 and t.shape[0] >= n_words for t in table)
+    assert siglip_cli(["eval", "--workdir", str(wd)]) == 0
