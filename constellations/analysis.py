@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import as_unit_rows, check_matrix, check_pair
+from ._validation import as_unit_rows, check_pair
 from .geometry import BLOCK_BYTES, _rows_per_block, linear_separability
 from .modality_gap import modality_gap_direction
 

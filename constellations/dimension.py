@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_int, check_margin, check_scalar, check_threshold
+from ._validation import check_int, check_margin, check_threshold
 
 
 def _check_m_b(m, b_rel):

@@ -1,7 +1,6 @@
 """Property tests of the claims C1, C2, C3 of theory.md section 4 (each test names its claim)."""
 
 import numpy as np
-import pytest
 from hypothesis import given, strategies as st
 from scipy.optimize import minimize, minimize_scalar
 

@@ -4,7 +4,6 @@ Also checks that each committed .ipynb matches its source in notebooks/src (cell
 notebook a reader sees on the repository page is the one that is tested.
 """
 
-import os
 import sys
 from pathlib import Path
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from constellations import io
 
-from .common import FrozenSpec, LitSpec, fmt, frozen_image_tower, frozen_note, save_runs, train_lit, zero_shot_mean
+from .common import LitSpec, fmt, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
 from .outcome import Outcome, compare, machine_note, verdict
 from .siglit import config as siglit_config, learning_rate
 
@@ -91,9 +91,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
     t0 = time.perf_counter()
     note_before = machine_note()
     cfg = config(quick, seed)
-    out = Path(out_root) / NAME
-    io.write_json(out / "config.json", cfg)
-    frozen = frozen_image_tower(out_root, FrozenSpec(**cfg["frozen"]), progress=progress)
+    out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     Bs = cfg["batch_sizes"]
     runs = {B: {name: [] for name in VARIANTS} for B in Bs}
     for run_seed in cfg["run_seeds"]:
@@ -167,7 +165,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
         "their standard error; a claim holds when the mean difference is more than 2 standard errors above 0, "
         "does not hold when more than 2 below, and is not shown otherwise).", "",
         *rows, "",
-        f"- Claim (SigLIP) 'the bias init matters: b0 = -10 beats b0 = 0': "
+        "- Claim (SigLIP) 'the bias init matters: b0 = -10 beats b0 = 0': "
         + "; ".join(f"B = {B}: **{verdict(minus10_vs_0[B].status, quick)}**" for B in Bs)
         + f". Mean zero-shot b0 = -10 minus b0 = 0: {listing(minus10_vs_0)}. The b0 = 0 runs start at a loss of about "
         "(B - 1) log 2 per example (every negative costs log 2) and spend their first steps pushing b down (curves).",

@@ -25,7 +25,7 @@ import numpy as np
 from constellations import io
 from constellations.siglip.models import decode_variant
 
-from .common import FrozenSpec, LitSpec, fmt, frozen_image_tower, frozen_note, save_runs, train_lit, zero_shot_mean
+from .common import LitSpec, fmt, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
 from .outcome import Outcome, compare, machine_note, verdict
 from .siglit import config as siglit_config, learning_rate
 
@@ -115,9 +115,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
     t0 = time.perf_counter()
     note_before = machine_note()
     cfg = config(quick, seed)
-    out = Path(out_root) / NAME
-    io.write_json(out / "config.json", cfg)
-    frozen = frozen_image_tower(out_root, FrozenSpec(**cfg["frozen"]), progress=progress)
+    out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     width = decode_variant(cfg["text_variant"])["width"]
     B = cfg["batch_size"]
     runs, rows = [], []

@@ -256,6 +256,13 @@ def _unflatten(flat: dict) -> dict:
     return out
 
 
+def start_study(out_root, name: str, cfg: dict, *, progress: bool) -> tuple[Path, FrozenImages]:
+    """Write ``<out_root>/<name>/config.json`` and get the frozen tower of ``cfg["frozen"]`` (cached)."""
+    out = Path(out_root) / name
+    io.write_json(out / "config.json", cfg)
+    return out, frozen_image_tower(out_root, FrozenSpec(**cfg["frozen"]), progress=progress)
+
+
 def same_attribute_fraction(labels: dict) -> float:
     """P(two distinct pool examples have the same six attributes): the chance a negative is a false one."""
     keys = np.stack([labels[k] for k in ATTRIBUTES], axis=1)

@@ -32,7 +32,7 @@ import numpy as np
 
 from constellations import io
 
-from .common import FrozenSpec, LitSpec, fmt, frozen_image_tower, frozen_note, same_attribute_fraction, save_runs, \
+from .common import FrozenSpec, LitSpec, fmt, frozen_note, same_attribute_fraction, save_runs, start_study, \
     train_lit, zero_shot_mean
 from .outcome import Outcome, compare, machine_note, verdict
 
@@ -172,9 +172,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
     t0 = time.perf_counter()
     note_before = machine_note()
     cfg = config(quick, seed)
-    out = Path(out_root) / NAME
-    io.write_json(out / "config.json", cfg)
-    frozen = frozen_image_tower(out_root, FrozenSpec(**cfg["frozen"]), progress=progress)
+    out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     Bs = cfg["batch_sizes"]
     runs = {loss: {B: [] for B in Bs} for loss in LOSSES}
     for run_seed in cfg["run_seeds"]:

@@ -50,7 +50,6 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
     small_ok = bool(np.all(gap[:2] > 0) and np.all(gap_eps[:2] > 0))
     eps_large_fail = bool(np.mean(gap_eps[3:] < 0) >= 0.5 and np.mean(gap_eps[3:, low] < 0) >= 0.5)
     exact_large_worse = bool(np.all(gap[4, low] < gap[0, low] - 0.1))
-    exact_fail = int(np.sum(gap[3:] < 0))
     checks["E7: t0 <= 3 succeeds (m* > 0) for every b_rel0 (both loss forms)"] = (small_ok, "claim")
     checks["E7 (authors' eps form): t0 >= 30 mostly fails, also at b_rel0 <= 0 (m* < 0 in >= half the cells)"] = (
         eps_large_fail, "claim")
