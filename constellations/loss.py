@@ -70,16 +70,58 @@ def _reduce(terms, reduction: str, n: int):
     raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
 
 
-def sigmoid_terms_from_logits(logits, *, positives_on_diagonal: bool = True):
-    """Per-pair sigmoid-loss terms softplus(-z_ij * logit_ij) for a (rows, cols) logit block.
+@jax.custom_jvp
+def softplus(x):
+    """softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}), exact and finite for every x.
 
-    The core that every sigmoid loss in the package (dense, chunked, ring) calls. A block whose
-    rows and columns are the same examples has its positives on the diagonal; a block pairing
-    different examples (a chunk of a distributed loss) has none.
+    Same values as ``jax.nn.softplus`` (to rounding); its JVP is sigmoid(x) * dx, evaluated from the
+    same e^{-|x|} as the value: sigmoid(x) = 1 / (1 + e^{-|x|}) for x >= 0 and e^{-|x|} / (1 + e^{-|x|})
+    otherwise, so no exponential overflows and small sigmoids keep full relative precision. Sharing
+    the exponential makes a value-and-gradient pass cheaper than autodiff of ``jax.nn.softplus``
+    (one exp and one log1p per term instead of two exps; ``experiments/bench_engine.py``).
     """
-    z = pairwise_labels(logits.shape[0], logits.shape[1], positives_on_diagonal=positives_on_diagonal,
+    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    e = jnp.exp(-jnp.abs(x))
+    inv = 1 / (1 + e)
+    sigmoid = jnp.where(x >= 0, inv, e * inv)
+    return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * dx
+
+
+def sigmoid_terms_from_logits(logits, *, positives_on_diagonal: bool = True):
+    """Per-pair sigmoid-loss terms softplus(-z_ij * logit_ij) for a (..., rows, cols) stack of logit blocks.
+
+    The core that every sigmoid loss in the package (dense, chunked, ring, the synthetic engine)
+    calls. A block whose rows and columns are the same examples has its positives on the diagonal;
+    a block pairing different examples (a chunk of a distributed loss) has none.
+    """
+    z = pairwise_labels(logits.shape[-2], logits.shape[-1], positives_on_diagonal=positives_on_diagonal,
                         dtype=logits.dtype)
-    return jax.nn.softplus(-z * logits)
+    return softplus(-z * logits)
+
+
+#: The epsilon of the authors' experiment code: -log(sigmoid(x) + 1e-8).
+AUTHORS_EPSILON = 1e-8
+
+
+def epsilon_sigmoid_terms(logits):
+    """The authors' per-pair terms: -log(sigmoid(x) + 1e-8) on positives, -log(1 - sigmoid(x) + 1e-8) on negatives.
+
+    ``logits`` has shape (..., N, N) with the positives on the diagonal of the last two axes. In
+    float32, sigmoid(x) rounds to 1 above x ~ 16.6, so such a negative pair costs -log(1e-8) = 18.42
+    and gets no gradient (theory.md s.5). For reproducing the paper's experiments only: it is not
+    the sigmoid loss (it saturates), and no loss of the package uses it by default.
+    """
+    p = jax.nn.sigmoid(logits)
+    # The barrier keeps XLA from folding (1 - p) + 1e-8 into (1 + 1e-8) - p = 1 - p in float32,
+    # which would turn the authors' 18.42 into log(0); PyTorch evaluates it left to right.
+    p, q = jax.lax.optimization_barrier((p, 1 - p))
+    eye = jnp.eye(logits.shape[-2], logits.shape[-1], dtype=bool)
+    return jnp.where(eye, -jnp.log(p + AUTHORS_EPSILON), -jnp.log(q + AUTHORS_EPSILON))
 
 
 def sigmoid_loss_from_logits(logits, *, positives_on_diagonal: bool = True, reduction: str = "sum"):
@@ -273,17 +315,29 @@ def multimodal_sigmoid_loss(embeddings, t, bias, *, graph="complete", parameteri
     return total / len(edges) if edge_reduction == "mean" else total
 
 
-@partial(jax.jit, static_argnames=("reduction", "normalize"))
-def _softmax_loss_core(U, V, t, reduction="mean", normalize=False):
-    if normalize:
-        U, V = _normalize_rows(U), _normalize_rows(V)
-    logits = jnp.asarray(t, jnp.result_type(U, V)) * (U @ V.T)
+def softmax_loss_from_logits(logits, *, reduction: str = "mean"):
+    """Softmax (CLIP) loss of a square logit matrix with the positives on its diagonal.
+
+    Per example i: (logsumexp_j logit_ij - logit_ii + logsumexp_j logit_ji - logit_ii) / 2.
+    ``reduction``: "mean" (= "per_example", CLIP's), "sum", or "none" -> (N,).
+    """
+    _check_reduction(reduction)
+    if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+        raise ValueError(f"the softmax loss needs a square (N, N) logit matrix; got shape {logits.shape}")
     row = jax.nn.logsumexp(logits, axis=1) - jnp.diagonal(logits)
     col = jax.nn.logsumexp(logits, axis=0) - jnp.diagonal(logits)
     per_example = (row + col) / 2
     if reduction == "none":
         return per_example
     return jnp.sum(per_example) if reduction == "sum" else jnp.mean(per_example)
+
+
+@partial(jax.jit, static_argnames=("reduction", "normalize"))
+def _softmax_loss_core(U, V, t, reduction="mean", normalize=False):
+    if normalize:
+        U, V = _normalize_rows(U), _normalize_rows(V)
+    logits = jnp.asarray(t, jnp.result_type(U, V)) * (U @ V.T)
+    return softmax_loss_from_logits(logits, reduction=reduction)
 
 
 def softmax_loss(U, V, t, *, reduction: str = "mean", normalize: bool = False):

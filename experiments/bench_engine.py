@@ -6,7 +6,6 @@ cores (the load average is printed; say so when quoting the numbers):
 1. raw: the three matrix products of one step of one run (N = 100, d = 10): S = U V^T, G V, G^T U,
    in a compiled lax.scan (the floor any implementation pays);
 2. engine, one run: one full training step (loss, gradient, Adam, re-projection, masks), same scan;
-   also with ``loss="package"`` (the package's loss terms under autodiff) for comparison;
 3. engine, batched: per-run cost of a step inside a vmapped chunk;
 4. the full E6 sweep (10 b_rel x 100 seeds x 5000 steps) through ``train_grid`` on 2 workers;
 5. the whole E1-E9 suite at full scale (``--skip-suite`` to leave it out; it takes minutes).
@@ -98,13 +97,12 @@ def main(argv=None) -> int:
     raw_f = raw_matmul_step(steps)
     raw = lambda: jax.block_until_ready(raw_f(U, V))  # noqa: E731
     single = engine_chunk(1, steps)
-    package = engine_chunk(1, steps, loss="package")
     batched = {c: engine_chunk(c, steps // 4) for c in (8, 32)}
-    for fn in (raw, single, package, *batched.values()):
+    for fn in (raw, single, *batched.values()):
         fn()
-    times = {"raw": [], "single": [], "package": [], **{f"batch{c}": [] for c in batched}}
+    times = {"raw": [], "single": [], **{f"batch{c}": [] for c in batched}}
     for _ in range(args.repeats):  # interleaved, so contention hits every variant alike
-        for name, fn in (("raw", raw), ("single", single), ("package", package)):
+        for name, fn in (("raw", raw), ("single", single)):
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -114,7 +112,6 @@ def main(argv=None) -> int:
             times[f"batch{c}"].append(time.perf_counter() - t0)
     res = {"raw_matmuls_per_step": summary(times["raw"], steps),
            "engine_single_run_per_step": summary(times["single"], steps),
-           "engine_single_run_package_loss_per_step": summary(times["package"], steps),
            **{f"engine_chunk{c}_per_run_step": summary(times[f"batch{c}"], c * (steps // 4)) for c in batched}}
     ratios = np.asarray(times["single"]) / np.asarray(times["raw"])
     res["ratio_single_over_raw"] = {"median": float(np.median(ratios)), "min": float(ratios.min()), "max": float(ratios.max())}

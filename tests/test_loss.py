@@ -168,3 +168,31 @@ def test_triplet_loss_matches_reference(pair, alpha):
     """Triplet loss (theory.md s.2, C12): sum_{i != j} max(0, |U_i-V_i|^2 - |U_i-V_j|^2 + alpha)."""
     U, V = pair
     np.testing.assert_allclose(float(loss.triplet_loss(U, V, alpha)), ref.triplet_loss(U, V, alpha), rtol=1e-10, atol=1e-10)
+
+
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=30))
+def test_softplus_matches_jax_and_its_derivative_is_the_sigmoid(xs):
+    """theory.md s.2: each loss term is softplus(-z logit); the package's custom-JVP softplus has the values
+    of jax.nn.softplus and derivative sigmoid(x), in float64, for logits up to |x| = 1000 (no overflow)."""
+    x = jnp.asarray(xs + [0.0] * (30 - len(xs)), jnp.float64)   # one shape: one compilation
+    np.testing.assert_allclose(loss.softplus(x), jax.nn.softplus(x), rtol=1e-14, atol=1e-300)
+    grad = jax.vmap(jax.grad(loss.softplus))(x)
+    np.testing.assert_allclose(grad, jax.nn.sigmoid(x), rtol=1e-14, atol=1e-300)
+    second = jax.vmap(jax.grad(jax.grad(loss.softplus)))(x)            # the JVP rule is differentiable too
+    np.testing.assert_allclose(second, jax.nn.sigmoid(x) * jax.nn.sigmoid(-x), rtol=1e-9, atol=1e-300)
+
+
+def test_softmax_loss_from_logits_is_the_softmax_loss():
+    """The public logit-level softmax loss (SigLIP trainer's baseline) equals softmax_loss on t U V^T, every reduction."""
+    rng = np.random.default_rng(3)
+    U, V = random_unit(rng, 7, 4), random_unit(rng, 7, 4)
+    logits = 6.0 * (U @ V.T)
+    for reduction in ("mean", "per_example", "sum", "none"):
+        np.testing.assert_allclose(loss.softmax_loss_from_logits(jnp.asarray(logits), reduction=reduction),
+                                   loss.softmax_loss(U, V, 6.0, reduction=reduction), rtol=1e-12)
+    np.testing.assert_allclose(loss.softmax_loss_from_logits(jnp.asarray(logits)), ref.softmax_loss(U, V, 6.0, "mean"),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        loss.softmax_loss_from_logits(jnp.zeros((3, 4)))
+    with pytest.raises(ValueError, match="reduction"):
+        loss.softmax_loss_from_logits(jnp.zeros((3, 3)), reduction="avg")

@@ -29,13 +29,12 @@ code) so the display can show progress and the two halves of a batch can run on 
 Precision: training is float32 (as the paper's PyTorch code); ``dtype="float64"`` exists for tests.
 Final margins are recomputed in float64 by :mod:`constellations.geometry`.
 
-The loss terms are the package's sigmoid loss; ``loss="exact"`` evaluates softplus with a custom
-JVP that shares one exponential between the value and the gradient (:func:`softplus`, checked
-against :func:`constellations.loss.sigmoid_terms_from_logits` in the tests, about 3x faster under
-autodiff than ``jax.nn.softplus``), ``loss="package"`` calls
-:func:`constellations.loss.sigmoid_terms_from_logits` itself, and ``loss="epsilon"`` is the authors'
-float32 form -log(sigmoid(x) + 1e-8) (opt-in, for exact comparison with the paper's numbers; see
-theory.md s.5: pairs with logits beyond ~16.6 saturate at 18.42 and get no gradient).
+The loss terms are the package's sigmoid loss, :func:`constellations.loss.sigmoid_terms_from_logits`
+(``loss="exact"``, the default; its softplus has a custom JVP that shares one exponential between
+the value and the gradient), or with ``loss="epsilon"`` the authors' float32 form
+-log(sigmoid(x) + 1e-8) (:func:`constellations.loss.epsilon_sigmoid_terms`; opt-in, for exact
+comparison with the paper's numbers; see theory.md s.5: pairs with logits beyond ~16.6 saturate at
+18.42 and get no gradient).
 """
 
 from __future__ import annotations
@@ -55,13 +54,11 @@ import numpy as np
 import optax
 
 from .. import geometry
-from ..loss import _normalize_rows, pairwise_labels, sigmoid_terms_from_logits, synchronization_graph
+from ..loss import _normalize_rows, epsilon_sigmoid_terms, sigmoid_terms_from_logits, synchronization_graph
 
 PARAMETERIZATIONS = ("relative_bias", "standard")
 TRAINABLE_NAMES = ("U", "V", "t", "bias")
-LOSS_VARIANTS = ("exact", "epsilon", "package")
-#: The authors' additive constant inside the log (``-log(sigmoid(x) + 1e-8)``).
-AUTHORS_EPSILON = 1e-8
+LOSS_VARIANTS = ("exact", "epsilon")
 #: Metric names recorded every ``metric_every`` steps (see :func:`run_metrics`).
 METRICS = ("loss", "t", "b_rel", "margin", "relative_bias", "xi", "retrieval")
 
@@ -74,49 +71,10 @@ class DivergenceError(FloatingPointError):
 # Loss terms.
 
 
-@jax.custom_jvp
-def softplus(x):
-    """softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^{-|x|}), exact and finite for every x.
-
-    Same values as ``jax.nn.softplus`` (to rounding); its JVP is sigmoid(x) * dx, evaluated from the
-    same e^{-|x|} as the value: sigmoid(x) = 1 / (1 + e^{-|x|}) for x >= 0 and e^{-|x|} / (1 + e^{-|x|})
-    otherwise, so no exponential overflows and small sigmoids keep full relative precision.
-    """
-    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
-
-
-@softplus.defjvp
-def _softplus_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    e = jnp.exp(-jnp.abs(x))
-    inv = 1 / (1 + e)
-    sigmoid = jnp.where(x >= 0, inv, e * inv)
-    return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * dx
-
-
-def epsilon_sigmoid_terms(logits):
-    """The authors' per-pair terms: -log(sigmoid(x) + 1e-8) on positives, -log(1 - sigmoid(x) + 1e-8) on negatives.
-
-    ``logits`` has shape (..., N, N) with the positives on the diagonal of the last two axes. In
-    float32, sigmoid(x) rounds to 1 above x ~ 16.6, so such a negative pair costs -log(1e-8) = 18.42
-    and gets no gradient (theory.md s.5). For comparison with the paper only, never the default.
-    """
-    p = jax.nn.sigmoid(logits)
-    # The barrier keeps XLA from folding (1 - p) + 1e-8 into (1 + 1e-8) - p = 1 - p in float32,
-    # which would turn the authors' 18.42 into log(0); PyTorch evaluates it left to right.
-    p, q = jax.lax.optimization_barrier((p, 1 - p))
-    eye = jnp.eye(logits.shape[-1], dtype=bool)
-    return jnp.where(eye, -jnp.log(p + AUTHORS_EPSILON), -jnp.log(q + AUTHORS_EPSILON))
-
-
 def sigmoid_terms(logits, variant: str = "exact"):
     """Per-pair sigmoid-loss terms of a stack of (N, N) logit blocks (positives on each diagonal)."""
     if variant == "exact":
-        z = pairwise_labels(logits.shape[-1], dtype=logits.dtype)
-        return softplus(-z * logits)
-    if variant == "package":
-        flat = logits.reshape((-1,) + logits.shape[-2:])
-        return jax.vmap(sigmoid_terms_from_logits)(flat).reshape(logits.shape)
+        return sigmoid_terms_from_logits(logits)
     if variant == "epsilon":
         return epsilon_sigmoid_terms(logits)
     raise ValueError(f"loss must be one of {LOSS_VARIANTS}; got {variant!r}")
@@ -134,7 +92,7 @@ class EngineConfig:
       N, d, k: pairs, dimension, modalities.
       edges: the synchronization graph as a tuple of (a, c) pairs.
       normalize: in-loss row normalization (the paper's; False: raw inner products).
-      loss: "exact" (default), "package" or "epsilon" (see the module docstring).
+      loss: "exact" (default) or "epsilon" (see the module docstring).
       adapter: the explicit adapter of C10 (k = 2).
       dtype: "float32" (training precision of the paper) or "float64" (needs jax x64).
       steps: training steps; metric_every: steps between two metric records (divides steps).

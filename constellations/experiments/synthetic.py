@@ -181,7 +181,7 @@ def train_synthetic(N: int, d: int, *, seeds: int = 1, steps: int = 5000, parame
       **options: keyword-only engine options: ``k`` (modalities; "U" is modality 0, "V" the others),
         ``graph`` ("complete", "star" or edges), ``adapter`` (explicit adapter of C10, k = 2; its x
         trains, from ``adapter_x0``), ``normalize`` (in-loss normalization, default True),
-        ``loss`` ("exact", "package" or "epsilon"), ``dtype``, ``metric_every``, ``chunk_size``,
+        ``loss`` ("exact" or "epsilon"), ``dtype``, ``metric_every``, ``chunk_size``,
         ``workers``, ``progress``.
 
     Returns:

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from ..loss import _softmax_loss_core, sigmoid_loss_from_logits
+from ..loss import sigmoid_loss_from_logits, softmax_loss_from_logits
 
 PARAMETERIZATIONS = ("standard", "relative_bias", "softmax")
 IMPLEMENTATIONS = ("dense", "all_gather", "ring", "ring_bidirectional")
@@ -146,7 +146,8 @@ def dense_sigmoid_loss(zimg, ztxt, t, b):
 def dense_softmax_loss(zimg, ztxt, t):
     """CLIP's loss: mean over i of (CE of row i + CE of column i) / 2 on logits t x_i.y_j, plus stats."""
     zimg, ztxt, t = _as_f32(zimg, ztxt, t)
-    return _softmax_loss_core(zimg, ztxt, t, reduction="mean"), _stats_from_logits(t * (zimg @ ztxt.T))
+    logits = t * (zimg @ ztxt.T)
+    return softmax_loss_from_logits(logits, reduction="mean"), _stats_from_logits(logits)
 
 
 # ----------------------------------------------------------------------------------------------
