@@ -347,7 +347,8 @@ def test_compare_judges_the_mean_against_its_standard_error():
 
 
 def test_saturation_verdicts():
-    """Rises then peaks before the largest batch: held; best at the smallest batch: did not hold; else not shown."""
+    """Rises by over a point then peaks before the largest batch: held; best at the smallest batch, or a rise clearly
+    under a point: did not hold; else not shown."""
     from experiments.siglip_studies.siglit import saturation
 
     cfg = {"batch_sizes": [32, 64, 128, 256]}
@@ -361,6 +362,8 @@ def test_saturation_verdicts():
     assert falls[0] is False and falls[1] == 32
     still_rising = saturation(cfg, runs([[0.5, 0.5, 0.5], [0.6, 0.6, 0.61], [0.7, 0.7, 0.7], [0.8, 0.8, 0.81]]))
     assert still_rising[0] is None and still_rising[1] == 256
+    tiny_rise = saturation(cfg, runs([[0.600, 0.610, 0.620], [0.605, 0.616, 0.624], [0.6, 0.6, 0.6], [0.5, 0.5, 0.5]]))
+    assert tiny_rise[0] is False and tiny_rise[1] == 64      # significant, but well under one point
     noise = saturation(cfg, runs([[0.5, 0.7, 0.6], [0.7, 0.5, 0.62], [0.5, 0.6, 0.5], [0.5, 0.5, 0.6]]))
     assert noise[0] is None and noise[1] == 64          # best above the smallest, by less than the noise
 

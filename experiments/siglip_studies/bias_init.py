@@ -168,7 +168,11 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
         "- Claim (SigLIP) 'the bias init matters: b0 = -10 beats b0 = 0': "
         + "; ".join(f"B = {B}: **{verdict(minus10_vs_0[B].status, quick)}**" for B in Bs)
         + f". Mean zero-shot b0 = -10 minus b0 = 0: {listing(minus10_vs_0)}. The b0 = 0 runs start at a loss of about "
-        "(B - 1) log 2 per example (every negative costs log 2) and spend their first steps pushing b down (curves).",
+        "(B - 1) log 2 per example or more (every negative costs at least log 2 until b moves) and spend their steps "
+        "pushing b down (curves); Adam moves b by at most about lr per step, so in "
+        + "; ".join(f"{cfg['examples_seen'] // B} steps at lr {learning_rate(cfg, B):.2g} (B = {B}) b can travel about "
+                    f"{cfg['examples_seen'] // B * learning_rate(cfg, B):.1f} and b0 = 0 ended at b = "
+                    f"{summary[B]['b0 = 0']['b']:.2f}" for B in Bs) + ".",
         f"- Claim (open_clip #650) 'b0 = log(1/B) is better at small batch': "
         f"**{verdict(log_vs_minus10[Bs[0]].status, quick)}** at B = {Bs[0]}. Mean zero-shot log(1/B) minus -10: "
         f"{listing(log_vs_minus10)}. Early-training loss (first {EARLY:.0%} of steps), -10 minus log(1/B) (positive: "
