@@ -171,7 +171,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
         "(B - 1) log 2 per example or more (every negative costs at least log 2 until b moves) and spend their steps "
         "pushing b down (curves); Adam moves b by at most about lr per step, so in "
         + "; ".join(f"{cfg['examples_seen'] // B} steps at lr {learning_rate(cfg, B):.2g} (B = {B}) b can travel about "
-                    f"{cfg['examples_seen'] // B * learning_rate(cfg, B):.1f} and b0 = 0 ended at b = "
+                    f"{cfg['examples_seen'] // B * learning_rate(cfg, B):.2g} and b0 = 0 ended at b = "
                     f"{summary[B]['b0 = 0']['b']:.2f}" for B in Bs) + ".",
         f"- Claim (open_clip #650) 'b0 = log(1/B) is better at small batch': "
         f"**{verdict(log_vs_minus10[Bs[0]].status, quick)}** at B = {Bs[0]}. Mean zero-shot log(1/B) minus -10: "
