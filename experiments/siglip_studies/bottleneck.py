@@ -75,6 +75,7 @@ def _figure(rows: list[dict], cfg: dict, width: int, out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     multi = [r for r in rows if r["languages"] > 0]
     Ks = sorted({r["K"] or width for r in multi})
@@ -95,6 +96,7 @@ def _figure(rows: list[dict], cfg: dict, width: int, out: Path) -> None:
     ax[0].set(xscale="log", xlabel=f"K (the rightmost point is the full table, width {width})", ylabel="accuracy",
               title=f"accuracy against the bottleneck K ({cfg['extra_languages'] + 1} languages)")
     ax[0].set_xticks(Ks, [str(k) if k != width else f"full ({width})" for k in Ks])
+    ax[0].xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax[0].legend(fontsize=7)
     first = {}
     for r in multi:
