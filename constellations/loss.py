@@ -77,8 +77,10 @@ def softplus(x):
     Same values as ``jax.nn.softplus`` (to rounding); its JVP is sigmoid(x) * dx, evaluated from the
     same e^{-|x|} as the value: sigmoid(x) = 1 / (1 + e^{-|x|}) for x >= 0 and e^{-|x|} / (1 + e^{-|x|})
     otherwise, so no exponential overflows and small sigmoids keep full relative precision. Sharing
-    the exponential makes a value-and-gradient pass cheaper than autodiff of ``jax.nn.softplus``
-    (one exp and one log1p per term instead of two exps; ``experiments/bench_engine.py``).
+    the exponential makes a value-and-gradient pass about 2x faster than autodiff of
+    ``jax.nn.softplus`` on small blocks, but reverse mode then stores sigmoid(x) for the backward
+    pass: one more (rows, cols) buffer than ``jax.nn.softplus``, whose backward pass needs only x
+    (the logits, which exist anyway). See ``store_sigmoid`` of :func:`sigmoid_terms_from_logits`.
     """
     return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
 
@@ -92,16 +94,22 @@ def _softplus_jvp(primals, tangents):
     return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * dx
 
 
-def sigmoid_terms_from_logits(logits, *, positives_on_diagonal: bool = True):
+def sigmoid_terms_from_logits(logits, *, positives_on_diagonal: bool = True, store_sigmoid: bool = False):
     """Per-pair sigmoid-loss terms softplus(-z_ij * logit_ij) for a (..., rows, cols) stack of logit blocks.
 
     The core that every sigmoid loss in the package (dense, chunked, ring, the synthetic engine)
     calls. A block whose rows and columns are the same examples has its positives on the diagonal;
     a block pairing different examples (a chunk of a distributed loss) has none.
+
+    ``store_sigmoid`` picks how gradients are taken, not the values: False (the default) is autodiff
+    of ``jax.nn.softplus``, whose backward pass needs only the logits (memory-lean: what the SigLIP
+    losses want, where the (rows, cols) block is the memory); True is the custom-JVP :func:`softplus`,
+    about 2x faster for value and gradient on small blocks but one more (rows, cols) buffer (what the
+    synthetic engine wants at N = 100; measured by ``experiments/bench_engine.py``).
     """
     z = pairwise_labels(logits.shape[-2], logits.shape[-1], positives_on_diagonal=positives_on_diagonal,
                         dtype=logits.dtype)
-    return softplus(-z * logits)
+    return (softplus if store_sigmoid else jax.nn.softplus)(-z * logits)
 
 
 #: The epsilon of the authors' experiment code: -log(sigmoid(x) + 1e-8).

@@ -30,8 +30,8 @@ Precision: training is float32 (as the paper's PyTorch code); ``dtype="float64"`
 Final margins are recomputed in float64 by :mod:`constellations.geometry`.
 
 The loss terms are the package's sigmoid loss, :func:`constellations.loss.sigmoid_terms_from_logits`
-(``loss="exact"``, the default; its softplus has a custom JVP that shares one exponential between
-the value and the gradient), or with ``loss="epsilon"`` the authors' float32 form
+(``loss="exact"``, the default; with ``store_sigmoid=True``: its softplus has a custom JVP that shares
+one exponential between the value and the gradient), or with ``loss="epsilon"`` the authors' float32 form
 -log(sigmoid(x) + 1e-8) (:func:`constellations.loss.epsilon_sigmoid_terms`; opt-in, for exact
 comparison with the paper's numbers; see theory.md s.5: pairs with logits beyond ~16.6 saturate at
 18.42 and get no gradient).
@@ -74,7 +74,8 @@ class DivergenceError(FloatingPointError):
 def sigmoid_terms(logits, variant: str = "exact"):
     """Per-pair sigmoid-loss terms of a stack of (N, N) logit blocks (positives on each diagonal)."""
     if variant == "exact":
-        return sigmoid_terms_from_logits(logits)
+        # Small blocks, many steps: trade one (N, N) buffer for the faster custom-JVP gradient.
+        return sigmoid_terms_from_logits(logits, store_sigmoid=True)
     if variant == "epsilon":
         return epsilon_sigmoid_terms(logits)
     raise ValueError(f"loss must be one of {LOSS_VARIANTS}; got {variant!r}")
