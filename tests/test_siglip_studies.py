@@ -73,7 +73,8 @@ def test_quick_siglit(out_dir):
         assert (out_dir / "siglit" / f).is_file()
     summary = (out_dir / "siglit" / "summary.md").read_text()
     assert "sigmoid beats softmax at small batch': **not judged (quick scale)**" in summary
-    assert (out_dir / "siglip_frozen_tower" / "frozen.npz").is_file()
+    assert (out_dir / "siglip_frozen_tower" / "embeddings.npz").is_file()
+    assert (out_dir / "siglip_frozen_tower" / "checkpoints" / "LAST").is_file()
 
 
 def test_quick_bias_init(out_dir):
@@ -396,3 +397,27 @@ def test_cli_trains_a_bottlenecked_multilingual_tower_and_resumes_it(tmp_path, c
     assert [p.shape for p in projection if p.ndim == 2][:1] == [(4, 32)]       # (K, width): optimizer moments too
     assert table and all(t.shape[1] == 4 and t.shape[0] >= n_words for t in table)
     assert siglip_cli(["eval", "--workdir", str(wd)]) == 0
+
+
+def test_frozen_tower_cache_loads_what_was_saved_and_refuses_a_damaged_one(out_dir, tmp_path):
+    """The quick studies' cached tower loads back equal (checkpoint + embeddings); a truncated embeddings
+    file or checkpoint is a clear error, never a silently retrained or half-read tower."""
+    import shutil
+
+    spec = common.FrozenSpec(**_read(out_dir, "siglit", "config.json")["frozen"])
+    first = common.frozen_image_tower(out_dir, spec, progress=False)
+    assert first.loaded_from_cache
+    for damaged in ("embeddings.npz", "checkpoints"):
+        root = tmp_path / damaged
+        shutil.copytree(out_dir / "siglip_frozen_tower", root / "siglip_frozen_tower")
+        again = common.frozen_image_tower(root, spec, progress=False)
+        np.testing.assert_array_equal(again.train_z, first.train_z)
+        np.testing.assert_array_equal(again.eval_labels["shape"], first.eval_labels["shape"])
+        for a, b in zip(jax.tree.leaves(again.img_params), jax.tree.leaves(first.img_params)):
+            np.testing.assert_array_equal(a, b)
+        target = root / "siglip_frozen_tower" / damaged
+        if target.is_dir():
+            target = next(target.glob("ckpt-*.npz"))
+        target.write_bytes(target.read_bytes()[:200])
+        with pytest.raises(ValueError, match="frozen-tower cache .* is damaged"):
+            common.frozen_image_tower(root, spec, progress=False)

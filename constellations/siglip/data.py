@@ -241,13 +241,13 @@ class ShapesDataset:
         if self.extra_languages:
             languages = np.array([self.language_of(i) for i in indices], np.int32)
             captions = [self.translate(c, int(lang)) for c, lang in zip(captions, languages)]
-        if not images:
-            return {"captions": captions}
-        images = np.stack([render_shapes(a, self.image_size) for a in attrs]) if len(attrs) else \
-            np.zeros((0, self.image_size, self.image_size, 3), np.float32)
         labels = {k: np.array([a[k] for a in attrs], np.int32) for k in ATTRIBUTES}
         if languages is not None:
             labels["language"] = languages
+        if not images:      # captions and labels without drawing (cheap)
+            return {"captions": captions, "labels": labels}
+        images = np.stack([render_shapes(a, self.image_size) for a in attrs]) if len(attrs) else \
+            np.zeros((0, self.image_size, self.image_size, 3), np.float32)
         return {"images": images, "captions": captions, "labels": labels}
 
     def eval_examples(self, n: int) -> dict:

@@ -37,9 +37,10 @@ import optax
 from constellations import io
 from constellations.analysis import analyze_embeddings
 from constellations import reference as numpy_reference
+from constellations.siglip.checkpoint import restore_checkpoint, save_checkpoint
 from constellations.siglip.config import default_config, merge
 from constellations.siglip.data import ATTRIBUTES, BACKGROUNDS, COLOURS, COUNTS, EVAL_OFFSET, POSITIONS, SHAPES, \
-    SIZES, ShapesDataset, batch_indices, make_eval_dataset, shapes_attributes
+    SIZES, ShapesDataset, batch_indices, make_eval_dataset
 from constellations.siglip.distributed import replicate, to_host
 from constellations.siglip.evaluate import class_embeddings, evaluate_embeddings, zero_shot_accuracy
 from constellations.siglip.models import ViT, count_params, decode_variant, init_towers
@@ -128,15 +129,6 @@ def _image_config(variant: str) -> dict:
     return image
 
 
-def _labels(ds: ShapesDataset, indices) -> dict:
-    out = {k: [] for k in ATTRIBUTES}
-    for i in indices:
-        a = shapes_attributes(ds.seed, int(i))
-        for k in ATTRIBUTES:
-            out[k].append(a[k])
-    return {k: np.asarray(v, np.int32) for k, v in out.items()}
-
-
 def _train_classifier(spec: FrozenSpec, progress: bool):
     """Supervised pretraining of the frozen tower: sum of six softmax cross-entropies, the trainer's optax chain."""
     ds = ShapesDataset(spec.seed, 32)
@@ -176,21 +168,46 @@ def _train_classifier(spec: FrozenSpec, progress: bool):
     return model, jax.tree.map(np.asarray, carry[0]), np.concatenate(losses)
 
 
+def _image_template(spec: FrozenSpec) -> dict:
+    """{"img": ViT parameters} of the frozen tower's architecture (the shapes a cached checkpoint must have)."""
+    vit = ViT(**_image_config(spec.image_variant))
+    return {"img": vit.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))["params"]}
+
+
+def _load_frozen(folder: Path, spec: FrozenSpec, t0: float) -> FrozenImages:
+    """The cached tower: its checkpoint (shape-checked) and its embeddings; ValueError if anything is damaged."""
+    try:
+        tree, _ = restore_checkpoint(folder, _image_template(spec))
+        with np.load(folder / "embeddings.npz", allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        summary = json.loads((folder / "summary.json").read_text())
+        frozen = FrozenImages(spec, tree["img"], data["train_z"], data["train_norm"], data["eval_z"],
+                              {k: data[f"eval_label/{k}"] for k in ATTRIBUTES},
+                              {k: data[f"pool_label/{k}"] for k in ATTRIBUTES},
+                              summary["head_accuracy"], time.perf_counter() - t0, True)
+    except Exception as e:  # missing file, bad zip, bad JSON, wrong shapes: all mean a damaged cache
+        raise ValueError(f"the frozen-tower cache in {folder} is damaged ({type(e).__name__}: {e}); "
+                         "delete that folder to train the tower again") from None
+    want = ((spec.pool_size, frozen.dim), (spec.eval_size, frozen.dim))
+    if (frozen.train_z.shape, frozen.eval_z.shape) != want or frozen.train_norm.shape != (spec.pool_size,):
+        raise ValueError(f"the frozen-tower cache in {folder} holds embeddings of the wrong shape "
+                         f"{frozen.train_z.shape}, {frozen.eval_z.shape}; delete that folder to train the tower again")
+    return frozen
+
+
 def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> FrozenImages:
-    """Train (or load from ``out_root/siglip_frozen_tower``) the frozen tower and cache its embeddings."""
+    """Train (or load from ``out_root/siglip_frozen_tower``) the frozen tower and cache its embeddings.
+
+    The cache is the tower as a trainer checkpoint (``checkpoints/``), ``embeddings.npz`` (pool and
+    held-out embeddings and labels), ``summary.json``, and last ``config.json``, whose spec must
+    equal ``spec`` for the cache to be used; a cache of this spec that cannot be read is an error.
+    """
     t0 = time.perf_counter()
     folder = Path(out_root) / "siglip_frozen_tower"
-    config = {"spec": dataclasses.asdict(spec), "version": 1}
-    cfg_file, arrays_file = folder / "config.json", folder / "frozen.npz"
-    if cfg_file.is_file() and arrays_file.is_file() and json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)):
-        with np.load(arrays_file) as f:
-            data = {k: f[k] for k in f.files}
-        img = _unflatten({k[len("img/"):]: v for k, v in data.items() if k.startswith("img/")})
-        summary = json.loads((folder / "summary.json").read_text())
-        return FrozenImages(spec, img, data["train_z"], data["train_norm"], data["eval_z"],
-                            {k[len("eval_label/"):]: v for k, v in data.items() if k.startswith("eval_label/")},
-                            {k[len("pool_label/"):]: v for k, v in data.items() if k.startswith("pool_label/")},
-                            summary["head_accuracy"], time.perf_counter() - t0, True)
+    config = {"spec": dataclasses.asdict(spec), "version": 2}
+    cfg_file = folder / "config.json"
+    if cfg_file.is_file() and json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)):
+        return _load_frozen(folder, spec, t0)
 
     model, params, losses = _train_classifier(spec, progress)
     ds = ShapesDataset(spec.seed, 32)
@@ -220,40 +237,19 @@ def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> 
     train_z, train_norm, _ = embed_pool(np.arange(spec.pool_size))
     eval_idx = EVAL_OFFSET + np.arange(spec.eval_size)
     eval_z, _, predicted = embed_pool(eval_idx)
-    eval_labels = _labels(ds, eval_idx)
-    pool_labels = _labels(ds, np.arange(spec.pool_size))
+    eval_labels = ds.get(eval_idx, images=False)["labels"]
+    pool_labels = ds.get(np.arange(spec.pool_size), images=False)["labels"]
     accuracy = {k: float(np.mean(predicted[k] == eval_labels[k])) for k in ATTRIBUTE_CLASSES}
-    arrays = {"train_z": train_z, "train_norm": train_norm, "eval_z": eval_z, "train_loss": losses,
-              **{f"eval_label/{k}": v for k, v in eval_labels.items()},
-              **{f"pool_label/{k}": v for k, v in pool_labels.items()},
-              **{f"img/{k}": v for k, v in _flatten(params["img"]).items()}}
-    io.save_npz(arrays_file, **arrays)
+    save_checkpoint(folder, {"img": params["img"]}, spec.train_steps, meta={"frozen_spec": dataclasses.asdict(spec)},
+                    keep=1)
+    io.save_npz(folder / "embeddings.npz", train_z=train_z, train_norm=train_norm, eval_z=eval_z, train_loss=losses,
+                **{f"eval_label/{k}": v for k, v in eval_labels.items()},
+                **{f"pool_label/{k}": v for k, v in pool_labels.items()})
     io.write_json(folder / "summary.json", {"head_accuracy": accuracy, "final_train_loss": float(losses[-1]),
                                             "embedding_dim": int(train_z.shape[1])})
     io.write_json(cfg_file, config)
     return FrozenImages(spec, params["img"], train_z, train_norm, eval_z, eval_labels, pool_labels, accuracy,
                         time.perf_counter() - t0, False)
-
-
-def _flatten(tree, prefix=""):
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = np.asarray(v)
-    return out
-
-
-def _unflatten(flat: dict) -> dict:
-    out: dict = {}
-    for key, v in flat.items():
-        node = out
-        *parents, leaf = key.split("/")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = v
-    return out
 
 
 def start_study(out_root, name: str, cfg: dict, *, progress: bool) -> tuple[Path, FrozenImages]:
