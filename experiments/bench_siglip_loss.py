@@ -8,7 +8,8 @@ which is per device for a partitioned program):
   (b) per-device batch n = B / 8 fixed, so B grows with D: the ring (each block rematerialized) stays
       flat, dense and all-gather grow like n * B, and the ring without remat grows too (what open_clip's
       ring and big_vision's deprecated loop keep for the backward pass).
-  A measured check: the peak resident memory of a subprocess running each implementation once.
+  A measured check: the peak resident memory of a subprocess running each implementation once
+  (compiling excluded; ``experiments.siglip_studies.memory.run_peak``, shared with the memory study).
 Part 2, throughput (loss + gradients w.r.t. both embeddings, t and b, at the same B and width):
   our dense (1 device), all-gather and ring (8 emulated devices) versus open_clip's SigLipLoss on CPU
   torch, measured in the same run; ratios are torch time / our time (>= 1.0 means at least as fast).
@@ -30,7 +31,6 @@ if "jax" not in sys.modules:
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import resource  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -45,6 +45,7 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from constellations import io  # noqa: E402
 from constellations.siglip.losses import make_sigmoid_loss  # noqa: E402
+from experiments.siglip_studies.memory import program_memory, run_peak, unit_pairs  # noqa: E402
 
 VARIANTS = {  # label -> (implementation, remat)
     "dense": ("dense", True),
@@ -65,33 +66,19 @@ def _value_and_grad(label, mesh):
 def compiled_memory(label, D, B, width):
     """Per-device bytes (temp, total = arguments + outputs + temp - aliased) of loss+grad on D devices."""
     mesh = Mesh(np.array(jax.devices()[:D]), ("data",))
-    emb = jax.ShapeDtypeStruct((B, width), jnp.float32, sharding=NamedSharding(mesh, P("data")))
-    scalar = jax.ShapeDtypeStruct((), jnp.float32, sharding=NamedSharding(mesh, P()))
-    stats = _value_and_grad(label, mesh).lower(emb, emb, scalar, scalar).compile().memory_analysis()
-    total = (stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-             - stats.alias_size_in_bytes)
-    return stats.temp_size_in_bytes, total
+    stats = program_memory(_value_and_grad(label, mesh), mesh, B, width)
+    return stats["temp"], stats["total"]
 
 
 def _embeddings(B, width, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(B, width)).astype(np.float32)
-    y = x + 0.5 * rng.normal(size=(B, width)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
+    return unit_pairs(B, width, seed, noise=0.5)
 
 
 def _measured_child(label, D, B, width):
-    """Run in a fresh process: peak RSS increase (MiB) while compiling and running loss+grad once."""
-    x, y = _embeddings(B, width)
+    """Run in a fresh process: peak RSS increase (MiB) of running the compiled loss+grad once (compiling excluded)."""
     mesh = Mesh(np.array(jax.devices()[:D]), ("data",))
-    sh = NamedSharding(mesh, P("data"))
-    x, y = jax.device_put(x, sh), jax.device_put(y, sh)
-    jax.block_until_ready((x, y))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = _value_and_grad(label, mesh)(x, y, jnp.float32(10.0), jnp.float32(-10.0))
-    jax.block_until_ready(out)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_increase_mib": after - before, "loss": float(out[0])}))
+    m = run_peak(_value_and_grad(label, mesh), mesh, *_embeddings(B, width))
+    print(json.dumps({"peak_increase_mib": m["peak_increase"] / MiB, "loss": m["value"], "method": m["method"]}))
 
 
 def measured_peak(label, D, B, width):

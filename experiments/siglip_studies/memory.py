@@ -106,20 +106,27 @@ def _mesh(D: int):
     return Mesh(np.array(jax.devices()[:D]), ("data",))
 
 
-def compiled_bytes(label: str, D: int, n: int, width: int) -> dict:
-    """Per-device bytes of the compiled loss+grad program at global batch B = n D (XLA's memory analysis)."""
+def program_memory(fn, mesh, batch: int, width: int) -> dict:
+    """Per-device bytes of jitted ``fn(zimg, ztxt, t, b)`` compiled for (batch, width) float32 embeddings
+    sharded over ``mesh``'s "data" axis (XLA's memory analysis of the partitioned program): total =
+    arguments + outputs + temporaries - aliased. Shared with ``experiments/bench_siglip_loss.py``."""
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    mesh = _mesh(D)
-    emb = jax.ShapeDtypeStruct((n * D, width), jnp.float32, sharding=NamedSharding(mesh, P("data")))
+    emb = jax.ShapeDtypeStruct((batch, width), jnp.float32, sharding=NamedSharding(mesh, P("data")))
     scalar = jax.ShapeDtypeStruct((), jnp.float32, sharding=NamedSharding(mesh, P()))
-    m = _loss_and_grad(label, mesh).lower(emb, emb, scalar, scalar).compile().memory_analysis()
+    m = fn.lower(emb, emb, scalar, scalar).compile().memory_analysis()
     total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
     return {"total": int(total), "temp": int(m.temp_size_in_bytes), "arguments": int(m.argument_size_in_bytes),
             "outputs": int(m.output_size_in_bytes)}
+
+
+def compiled_bytes(label: str, D: int, n: int, width: int) -> dict:
+    """Per-device bytes of the compiled loss+grad program of ``label`` at global batch B = n D."""
+    mesh = _mesh(D)
+    return program_memory(_loss_and_grad(label, mesh), mesh, n * D, width)
 
 
 def largest_batch(label: str, D: int, width: int, budget: float, grid: int, max_per_device: int) -> dict:
@@ -187,12 +194,11 @@ def largest_batch(label: str, D: int, width: int, budget: float, grid: int, max_
     return result(lo)
 
 
-def _embeddings(B: int, width: int, seed: int):
-    import numpy as np
-
+def unit_pairs(B: int, width: int, seed: int, noise: float = 0.7):
+    """(B, width) float32 unit rows x_i and y_i = normalize(x_i + noise * gaussian): correlated pairs."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(B, width))
-    y = x + 0.7 * rng.normal(size=(B, width))
+    y = x + noise * rng.normal(size=(B, width))
     return ((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32),
             (y / np.linalg.norm(y, axis=1, keepdims=True)).astype(np.float32))
 
@@ -210,7 +216,7 @@ def reference_check(D: int, B: int, width: int, seed: int) -> dict:
     from constellations.loss import softmax_loss
 
     t, b = 7.5, -4.0
-    U, V = _embeddings(B, width, seed)
+    U, V = unit_pairs(B, width, seed)
     mesh = _mesh(D)
     sh = NamedSharding(mesh, P("data"))
     out = {}
@@ -254,12 +260,13 @@ def _reset_peak() -> bool:
         return False
 
 
-def measured_peak(label: str, D: int, n: int, width: int, seed: int) -> dict:
-    """Peak RSS increase (bytes, whole process = all D devices) of running the compiled program once.
+def run_peak(fn, mesh, U, V, t: float = 10.0, b: float = -10.0) -> dict:
+    """Peak RSS increase (bytes, whole process = all devices of ``mesh``) of running jitted ``fn`` once.
 
-    On Linux the kernel's peak mark is reset after compiling and placing the inputs, so the figure is
-    the run's own peak above the resident memory just before it; elsewhere it falls back to
-    ``ru_maxrss``, whose lifetime peak may include the compiler's and then reads low.
+    The program is compiled and the inputs placed first. On Linux the kernel's peak mark is then
+    reset, so the figure is the run's own peak above the resident memory just before it; elsewhere
+    it falls back to ``ru_maxrss``, whose lifetime peak may include the compiler's and then reads
+    low. Shared with ``experiments/bench_siglip_loss.py``.
     """
     import resource
 
@@ -268,12 +275,10 @@ def measured_peak(label: str, D: int, n: int, width: int, seed: int) -> dict:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    mesh = _mesh(D)
     sh = NamedSharding(mesh, P("data"))
-    U, V = _embeddings(n * D, width, seed)
     x, y = jax.device_put(U, sh), jax.device_put(V, sh)
-    t, b = jnp.float32(10.0), jnp.float32(-10.0)
-    compiled = _loss_and_grad(label, mesh).lower(x, y, t, b).compile()
+    t, b = jnp.float32(t), jnp.float32(b)
+    compiled = fn.lower(x, y, t, b).compile()
     jax.block_until_ready((x, y))
     exact = _reset_peak() and _status_bytes("VmHWM") is not None
     before = _status_bytes("VmRSS") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -284,6 +289,13 @@ def measured_peak(label: str, D: int, n: int, width: int, seed: int) -> dict:
     after = _status_bytes("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"peak_increase": int(after - before), "seconds": seconds, "value": float(value),
             "method": "VmHWM reset (Linux)" if exact else "ru_maxrss"}
+
+
+def measured_peak(label: str, D: int, n: int, width: int, seed: int) -> dict:
+    """:func:`run_peak` of loss ``label`` on D devices at global batch B = n D."""
+    mesh = _mesh(D)
+    U, V = unit_pairs(n * D, width, seed)
+    return run_peak(_loss_and_grad(label, mesh), mesh, U, V)
 
 
 def _child(argv) -> int:
