@@ -1,43 +1,23 @@
-"""What a study hands back, and how a claim is judged (light: no JAX import, so the memory study's parent stays small)."""
+"""How a study's claims are judged against seed noise; the Outcome record is the synthetic experiments' one.
+
+A study's checks are name -> (status, kind) as in :class:`experiments.synthetic.common.Outcome`;
+its claims may also be None (not shown: the difference is within the seed-to-seed noise).
+"""
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from experiments.synthetic.common import Outcome
+
+__all__ = ["Comparison", "Outcome", "Z", "compare", "load_average", "machine_note", "verdict"]
+
 #: A claim holds when the mean paired difference is beyond this many standard errors of the threshold.
 Z = 2.0
-
-
-@dataclass
-class Outcome:
-    """What a study hands back to the CLI and the report.
-
-    ``checks``: name -> (status, kind). kind "consistency" must hold at every scale (status True or
-    False; a False is a bug). kind "claim" is one of the SigLIP paper's claims, judged at full scale
-    only: True (held), False (did not hold) or None (not shown: the difference is within the
-    seed-to-seed noise). A claim that does not hold at lab scale is a finding, not a failure.
-    """
-
-    name: str
-    title: str
-    markdown: str
-    checks: dict = field(default_factory=dict)
-    quick: bool = False
-    wall_time_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed()
-
-    def failed(self) -> list[str]:
-        return [n for n, (passed, kind) in self.checks.items() if kind == "consistency" and not passed]
-
-    def claims(self) -> dict:
-        return {n: passed for n, (passed, kind) in self.checks.items() if kind == "claim"}
 
 
 def verdict(status, quick: bool) -> str:

@@ -14,13 +14,15 @@ from constellations import io
 
 @dataclass
 class Outcome:
-    """What an experiment hands back to the CLI and the report.
+    """What an experiment (E1-E9, or a SigLIP study) hands back to its CLI and the report.
 
     Attributes:
       name, title: "e6", "E6 frozen b_rel sweep".
       markdown: the report fragment (our numbers next to the paper's, figures, verdict).
-      checks: check name -> (passed, kind) with kind "consistency" (must hold at every scale) or
-        "claim" (a qualitative claim of the paper, judged at full scale only).
+      checks: check name -> (status, kind). kind "consistency" must hold at every scale (status True
+        or False; a False is a bug). kind "claim" is a claim of a paper, judged at full scale only:
+        True (held), False (did not hold), or None (not shown: within seed noise, SigLIP studies);
+        a claim that does not hold is a finding, not a failure.
       wall_time_s: time of the whole experiment.
     """
 
@@ -33,12 +35,16 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        """Consistency checks always count; claims count at full scale (quick runs are too short)."""
-        return all(passed for passed, kind in self.checks.values() if kind == "consistency" or not self.quick)
+        """Every consistency check passed."""
+        return not self.failed()
 
     def failed(self) -> list[str]:
-        return [n for n, (passed, kind) in self.checks.items()
-                if not passed and (kind == "consistency" or not self.quick)]
+        """The consistency checks that failed."""
+        return [n for n, (passed, kind) in self.checks.items() if kind == "consistency" and not passed]
+
+    def claims(self) -> dict:
+        """Claim name -> status (True, False or None)."""
+        return {n: passed for n, (passed, kind) in self.checks.items() if kind == "claim"}
 
 
 def progress_bar(total: int, desc: str, enabled: bool):
