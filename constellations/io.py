@@ -89,3 +89,18 @@ def save_figure(fig, path, **kwargs) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, **kwargs)
     return Path(path)
+
+
+def check_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and parents) if needed and check that a file can be written in it, before any work.
+
+    Raises ValueError naming the folder when it cannot be created or written.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot write in {str(path)!r}: {e.strerror or e}") from None
+    return path

@@ -23,15 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from constellations import io  # noqa: E402
-from constellations.experiments import engine, train_grid  # noqa: E402
-from constellations.experiments.synthetic import _resolve_variant, _run_inputs  # noqa: E402
+from constellations.synthetic import engine, train_grid  # noqa: E402
+from constellations.synthetic.train import _resolve_variant, _run_inputs  # noqa: E402
 
 N, D = 100, 10
 
@@ -143,7 +142,7 @@ def main(argv=None) -> int:
               f"(paper 0.2814); load average now {_load()}")
 
     if not args.skip_suite:
-        from constellations.experiments.cli import run_experiments
+        from constellations.synthetic.cli import run_experiments
 
         t0 = time.perf_counter()
         outcomes = run_experiments(["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9"], args.out / "suite",

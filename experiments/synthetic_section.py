@@ -1,7 +1,7 @@
 """Report section for ``make reproduce``: the synthetic experiments E1-E9 (theory.md section 5).
 
 Runs every experiment of ``experiments/synthetic/`` through the same code as
-``python -m constellations.experiments run all`` and returns their markdown, each with our numbers
+``python -m constellations.synthetic run all`` and returns their markdown, each with our numbers
 next to the paper's and a verdict on the paper's qualitative claim. ``ok`` is False when a
 consistency check (of our code) fails; a claim of the paper that does not hold at full scale is a
 result, listed in the report with the reason, and does not fail ``make reproduce``.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jax
 
-from constellations.experiments.cli import run_experiments
+from experiments.runner_tmp import run_experiments
 
 NAME = "synthetic experiments E1-E9"
 

@@ -1,4 +1,4 @@
-"""Tests of the synthetic training engine (constellations.experiments, theory.md section 5).
+"""Tests of the synthetic training engine (constellations.synthetic, theory.md section 5).
 
 The engine's loss terms against the package's loss (values and gradients), its training step against
 a hand-written NumPy Adam step built on constellations.reference, frozen parameters, re-projection,
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from constellations import geometry, loss, reference as ref
-from constellations.experiments import DivergenceError, engine, train_grid, train_synthetic
+from constellations.synthetic import DivergenceError, engine, train_grid, train_synthetic
 
 B1, B2, EPS = 0.9, 0.999, 1e-8
 

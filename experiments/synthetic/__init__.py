@@ -2,7 +2,7 @@
 
 Each module has ``NAME`` ("e1".."e9"), ``TITLE``, ``config(quick, seed) -> dict`` (the experiment as
 data) and ``run(out_root, *, quick, seed, progress) -> Outcome`` (writes ``<out_root>/<NAME>/``:
-config.json, raw numbers, figures). Run one with ``python -m constellations.experiments run e6``.
+config.json, raw numbers, figures). Run one with ``python -m constellations.synthetic run e6``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from constellations.experiments import train_grid
+from constellations.synthetic import train_grid
 
 from .common import (Outcome, Timer, consistency_checks, fmt, mean_sd, progress_bar, pyplot, save_config, save_fig,
                      save_result, table, verdict)

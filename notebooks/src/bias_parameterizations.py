@@ -5,7 +5,7 @@
 # L_rb(t, b_rel) with b = -t b_rel, where changing t does not move the similarity threshold. The paper's
 # synthetic experiments (E2-E7) say the relative bias trains better: faster to zero loss, larger margins, no
 # drift of b_rel to 0, and trainable t and bias are what make zero loss reachable. Every run below is the
-# package's engine (`constellations.experiments.train_grid`: free unit vectors, full-batch Adam, all variants
+# package's engine (`constellations.synthetic.train_grid`: free unit vectors, full-batch Adam, all variants
 # and seeds in one compiled call), at reduced scale in quick mode. The full-scale numbers are in
 # `results/REPORT.md` (`make reproduce`).
 #
@@ -17,7 +17,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from constellations.experiments import train_grid
+from constellations.synthetic import train_grid
 
 QUICK = os.environ.get("CONSTELLATIONS_QUICK") == "1"
 N, d = 100, 10

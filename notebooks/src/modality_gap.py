@@ -20,7 +20,7 @@ import numpy as np
 
 import constellations as cs
 from constellations import dimension
-from constellations.experiments import train_synthetic
+from constellations.synthetic import train_synthetic
 from constellations.plotting import plot_region
 
 QUICK = os.environ.get("CONSTELLATIONS_QUICK") == "1"

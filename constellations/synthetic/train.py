@@ -142,8 +142,18 @@ def train_grid(N: int, d: int, variants: Sequence[Mapping[str, Any]] = ({},), *,
         return (f"variant {i // seeds} (seed index {i % seeds}; {v['parameterization']}, t0={v['t0']:g}, "
                 f"b_rel0={v['b_rel0']:g}, lr={v['lr']:g}, trainable={','.join(v['trainable']) or 'none'})")
 
-    out = engine.run_batch(cfg, runs, seed=seed, chunk_size=chunk_size, workers=workers, progress=progress,
-                           describe=describe)
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(runs) * cfg.steps, desc=f"train N={cfg.N} d={cfg.d}", unit="step", unit_scale=True,
+                  leave=False, dynamic_ncols=True) as bar:
+            out = engine.run_batch(cfg, runs, seed=seed, chunk_size=chunk_size, workers=workers, progress=bar,
+                                   describe=describe)
+    else:
+        if progress is not None and progress is not False and not callable(getattr(progress, "update", None)):
+            raise ValueError(f"progress must be True, False, None or a tqdm-like object with update(n); got {progress!r}")
+        out = engine.run_batch(cfg, runs, seed=seed, chunk_size=chunk_size, workers=workers,
+                               progress=None if progress is False else progress, describe=describe)
     margin, rel = engine.final_geometry(out.embeddings, cfg.edges)
     shape = (len(resolved), seeds)
     t = np.exp(out.scalars[:, 0].astype(np.float64))

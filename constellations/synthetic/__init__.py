@@ -3,10 +3,10 @@
 Public surface: :func:`train_synthetic` (api.md), :func:`train_grid` (variants x seeds in one
 compiled call) and their :class:`SyntheticResult`. The experiment definitions themselves live in the
 repository's ``experiments/synthetic/`` and run from the command line:
-``python -m constellations.experiments run e6 [--quick] [--seed S] [--out results]``.
+``python -m constellations.synthetic run e6 [--quick] [--seed S] [--out results]``.
 """
 
 from .engine import DivergenceError
-from .synthetic import SyntheticResult, train_grid, train_synthetic
+from .train import SyntheticResult, train_grid, train_synthetic
 
 __all__ = ["DivergenceError", "SyntheticResult", "train_grid", "train_synthetic"]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m constellations.experiments run NAME [--quick] [--seed S] [--out DIR]``.
+"""Command line: ``python -m constellations.synthetic run NAME [--quick] [--seed S] [--out DIR]``.
 
 (``__main__.py`` calls :func:`main`; the report section of ``make reproduce`` calls
 :func:`run_experiments`, so the CLI and the report run the same code.)
@@ -32,9 +32,9 @@ def repository_root() -> Path:
 
 
 def load_registry():
-    root = str(repository_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    pass
+
+
     import experiments.synthetic as registry
 
     return registry
@@ -60,7 +60,7 @@ def run_experiments(names: list[str], out: Path, *, quick: bool, seed: int, prog
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m constellations.experiments", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m constellations.synthetic", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run one experiment (e1..e9) or all")

@@ -1,0 +1,3 @@
+from experiments.runner_tmp import main
+
+raise SystemExit(main())
