@@ -24,14 +24,14 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
 reproduce: $(STAMP)
-	$(BIN)/python experiments/reproduce.py --out results
+	$(BIN)/python -m experiments run report --out results
 
 reproduce-quick: $(STAMP)
-	$(BIN)/python experiments/reproduce.py --out results --quick
+	$(BIN)/python -m experiments run report --out results --quick
 
 # The SigLIP paper's own studies at lab scale (about 25 minutes on 2 cores): results/SIGLIP_STUDIES.md.
 siglip-studies: $(STAMP)
-	$(BIN)/python -m experiments.siglip_studies run all --out results
+	$(BIN)/python -m experiments run studies --out results
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

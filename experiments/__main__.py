@@ -1,3 +1,5 @@
-from experiments.runner_tmp import main
+"""``python -m experiments``: see :mod:`experiments.runner`."""
+
+from experiments.runner import main
 
 raise SystemExit(main())

@@ -3,19 +3,22 @@
 Writes ``<out>/spherical_codes/``: config.json, kissing_table.csv / .json (n = 3..24: Levenshtein,
 certified LP, raw grid LP, best known lower and upper bounds) and bounds_vs_n.png (log2 of the bounds
 vs n for a few s, with the non-constructive CSW lower bound, the package's constructions and seeded
-greedy codes; and (1/n) log2 against the asymptotic KL and CSW rates). Returns (markdown, ok), where
-ok says that every check listed in the section passed. Seconds at full scale (< 60 s), less in quick.
+greedy codes; and (1/n) log2 against the asymptotic KL and CSW rates). Returns an Outcome whose
+consistency checks are the section's checks. Seconds at full scale (< 60 s), less in quick.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
 from constellations import bounds, codes, io
+from experiments.lab import Config, Outcome, Timer, quick_arg, save_config
 
 NAME = "spherical_codes"
+TITLE = "Spherical codes: certified bounds on A(n, s) against the literature"
 
 # shared/docs/spherical_codes.md: s.3.4 (Levenshtein, exact), s.4.4 (LP, D = 40, M = 8000),
 # s.10.1 (best known kissing bounds, Vallentin 2025 table).
@@ -141,16 +144,27 @@ def plot(data, rates, path):
     plt.close(fig)
 
 
-def run(out, *, quick: bool = False, seed: int = 0):
-    out = out / NAME
-    config = {"seed": seed, "quick": quick, "table": {"n": [3, 24], "s": 0.5, "lp_grid_size": 400 if quick else 1000},
-              "figure": {"s": [0.25, 0.5, 0.75], "n_max": 32 if quick else 96,
-                         "lp_n": [4, 8, 16, 24] if quick else [4, 8, 12, 16, 24, 32, 48, 64],
-                         "greedy_max_n": 8 if quick else 14, "rate_n_max": 500 if quick else 5000}}
-    io.write_json(out / "config.json", config)
+def get_config(arg=None) -> Config:
+    """The section as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"seed": 0, "quick": quick, "table": {"n": [3, 24], "s": 0.5, "lp_grid_size": 400 if quick else 1000},
+                   "figure": {"s": [0.25, 0.5, 0.75], "n_max": 32 if quick else 96,
+                              "lp_n": [4, 8, 16, 24] if quick else [4, 8, 12, 16, 24, 32, 48, 64],
+                              "greedy_max_n": 8 if quick else 14, "rate_n_max": 500 if quick else 5000}})
 
-    rows, failures = kissing_table(config["table"]["lp_grid_size"])
-    failures += constructions_check()
+
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    with Timer() as timer:
+        markdown, checks = _run(config, Path(out_root) / NAME)
+    return Outcome(NAME, TITLE, markdown, checks, config.quick, timer.elapsed)
+
+
+def _run(config, out: Path):
+    seed = config.seed
+    save_config(out, config)
+
+    rows, table_failures = kissing_table(config["table"]["lp_grid_size"])
+    construction_failures = constructions_check()
     io.write_json(out / "kissing_table.json", rows)
     header = list(rows[0])
     io.write_text(out / "kissing_table.csv", "\n".join([",".join(header)] + [",".join(str(r[k]) for k in header)
@@ -160,6 +174,7 @@ def run(out, *, quick: bool = False, seed: int = 0):
     rates = rate_curves(np.unique(np.geomspace(2, fig["rate_n_max"], 40).astype(int)).tolist())
     io.write_json(out / "curves.json", {"bounds_vs_n": {str(s): e for s, e in data.items()}, "rates_s_half": rates})
     plot(data, rates, out / "bounds_vs_n.png")
+    failures = []
     for i, n in enumerate(rates["n"]):
         if not rates["csw"][i] <= min(rates["levenshtein"][i], rates["rankin"][i]):
             failures.append(f"s = 1/2, n = {n}: CSW exceeds an upper bound")
@@ -167,6 +182,14 @@ def run(out, *, quick: bool = False, seed: int = 0):
         for i, n in enumerate(e["n"]):
             if e["csw"][i] > e["best_cheap"][i] + 1e-9 or e["construction"][i] > e["best_cheap"][i] + 1e-9:
                 failures.append(f"s = {s}, n = {n}: a lower bound exceeds an upper bound")
+    checks = {
+        "spherical codes: Levenshtein and certified LP agree with the notes and the best known bounds":
+            (not table_failures, "consistency"),
+        "spherical codes: E8, E7, E6, D4, Golay, Nordstrom-Robinson, 600-cell have their sizes and inner products":
+            (not construction_failures, "consistency"),
+        "spherical codes: CSW and the constructions stay below every upper bound": (not failures, "consistency"),
+    }
+    failures = table_failures + construction_failures + failures
     ok = not failures
 
     table = ["| n | Levenshtein | certified LP | raw grid LP | LP source | best known lower | best known upper |",
@@ -199,18 +222,5 @@ def run(out, *, quick: bool = False, seed: int = 0):
         "the upper bounds. " + ("All passed." if ok else "**Failed:** " + "; ".join(failures)),
         "",
     ])
-    return markdown, ok
+    return markdown, checks
 
-
-if __name__ == "__main__":
-    import argparse
-    from pathlib import Path
-
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
-    text, passed = run(a.out, quick=a.quick, seed=a.seed)
-    print(text)
-    raise SystemExit(0 if passed else 1)

@@ -9,28 +9,41 @@ from __future__ import annotations
 import numpy as np
 
 import constellations as cs
+from pathlib import Path
+
 from constellations import batch, constructions as con, io
+from experiments.lab import Config, Outcome, Timer, quick_arg, save_config
 
 NAME = "theory"
+TITLE = "Constellation theory: constructions, max-margin search, C9, C4"
 
 
-def run(out, *, quick: bool = False, seed: int = 0):
-    out = out / NAME
-    N, d = (40, 6) if quick else (100, 10)
-    search_kw = dict(restarts=2, steps=1000) if quick else dict(restarts=8, steps=4000)
-    frozen = [0.0, 0.5, 0.75]
-    io.write_json(out / "config.json", {"seed": seed, "quick": quick, "N": N, "d": d, "search": search_kw,
-                                        "frozen_b_rel": frozen})
+def get_config(arg=None) -> Config:
+    """The section as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"seed": 0, "quick": quick, "N": 40 if quick else 100, "d": 6 if quick else 10,
+                   "search": dict(restarts=2, steps=1000) if quick else dict(restarts=8, steps=4000),
+                   "frozen_b_rel": [0.0, 0.5, 0.75]})
+
+
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    with Timer() as timer:
+        markdown, checks = _run(config, Path(out_root) / NAME)
+    return Outcome(NAME, TITLE, markdown, checks, config.quick, timer.elapsed)
+
+
+def _run(config, out: Path):
+    seed, N, d, search_kw, frozen = config.seed, config.N, config.d, dict(config.search), config.frozen_b_rel
+    save_config(out, config)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((N, d - 1))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    rows, metrics, points, labels, ok = [], {}, [], [], True
+    rows, metrics, points, labels, checks = [], {}, [], [], {}
 
     def record(name, c):
-        nonlocal ok
         agree = c.margin >= c.formula_margin - 1e-12 and cs.is_constellation(
             c.U, c.V, max(c.formula_margin, 0), float(np.clip(c.formula_relative_bias, -1, 1)), atol=1e-12)
-        ok &= bool(agree)
+        checks[f"theory: {name}: recomputed margin >= formula and a constellation at it"] = (bool(agree), "consistency")
         metrics[name] = {"d": c.dimension, "N": c.size, "margin": c.margin, "relative_bias": c.relative_bias,
                          "formula_margin": c.formula_margin, "formula_relative_bias": c.formula_relative_bias,
                          "verified": bool(agree)}
@@ -61,7 +74,8 @@ def run(out, *, quick: bool = False, seed: int = 0):
         s = con.max_margin_search(N, d, b_rel=br, seed=seed, **search_kw)
         metrics[f"search frozen b_rel={br}"] = {"frozen_margin": s.frozen_margin, "margin": s.margin,
                                                  "relative_bias": s.relative_bias}
-        ok &= bool(cs.is_constellation(s.U, s.V, s.frozen_margin, br))
+        checks[f"theory: search at frozen b_rel = {br} is a constellation at its margin"] = (
+            bool(cs.is_constellation(s.U, s.V, s.frozen_margin, br)), "consistency")
         frozen_rows.append(f"| {br} | {s.frozen_margin:.4f} | {s.margin:.4f} | {s.relative_bias:.4f} |")
         points.append((s.frozen_margin, br))
         labels.append(f"search at b_rel = {br}")
@@ -69,13 +83,15 @@ def run(out, *, quick: bool = False, seed: int = 0):
             gap = cs.modality_gap_direction(s.U, s.V)
             metrics["C9 on search at b_rel=0"] = {"sign_condition": gap.sign_condition, "n_separated": gap.n_separated,
                                                   "guaranteed": gap.guaranteed, "support_size": len(gap.support)}
-            ok &= (not gap.sign_condition) or gap.n_separated >= gap.guaranteed
+            checks["theory: C9 separates at least N - d of the V's when the sign condition holds"] = (
+                bool((not gap.sign_condition) or gap.n_separated >= gap.guaranteed), "consistency")
     B = int(np.ceil(np.sqrt(N))) + 5
     t = 200.0
     rob = batch.batch_robustness(search.U, search.V, t, -t * search.relative_bias, B)
     metrics["C4 on search"] = {"t": t, "B": B, "expected_batch_loss": rob.expected_batch_loss,
                                "guaranteed_fraction": rob.guaranteed_fraction, "measured": rob.u_to_v_accuracy}
-    ok &= rob.guaranteed_fraction <= rob.u_to_v_accuracy
+    checks["theory: C4 guaranteed retrieval <= measured retrieval"] = (
+        bool(rob.guaranteed_fraction <= rob.u_to_v_accuracy), "consistency")
     io.write_json(out / "metrics.json", metrics)
 
     import matplotlib
@@ -117,4 +133,4 @@ def run(out, *, quick: bool = False, seed: int = 0):
         f"![region]({NAME}/region.png)",
         "",
     ])
-    return text, bool(ok)
+    return text, checks

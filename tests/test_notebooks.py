@@ -4,16 +4,14 @@ Also checks that each committed .ipynb matches its source in notebooks/src (cell
 notebook a reader sees on the repository page is the one that is tested.
 """
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "notebooks"))
+from notebooks import build
 
-import build  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 NAMES = sorted(p.stem for p in (ROOT / "notebooks" / "src").glob("*.py"))
 

@@ -329,7 +329,7 @@ def test_softmax_all_gather_matches_the_dense_softmax_on_two_devices():
 
 def test_compare_judges_the_mean_against_its_standard_error():
     """A claim holds only beyond 2 standard errors of the paired differences; within them it is not shown."""
-    from experiments.siglip_studies.outcome import compare, verdict
+    from experiments.lab import compare, verdict
 
     assert compare([0.10, 0.12, 0.09]).status is True
     assert compare([-0.10, -0.12, -0.09]).status is False

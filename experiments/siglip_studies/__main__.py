@@ -28,7 +28,7 @@ def run_studies(names: list[str], out: Path, *, quick: bool, seed: int, progress
     # Geometry and the reference checks are float64; the trainer asks for float32 itself.
     jax.config.update("jax_enable_x64", True)
     from . import load
-    from .outcome import verdict
+    from experiments.lab import verdict
 
     modules = [load(n) for n in names]
     outcomes = []
@@ -48,7 +48,7 @@ def run_studies(names: list[str], out: Path, *, quick: bool, seed: int, progress
 
 def report_markdown(outcomes, *, quick: bool, seed: int, seconds: float, note: str) -> str:
     """The SigLIP studies report: the claims and what became of them, then each study's section."""
-    from .outcome import verdict
+    from experiments.lab import verdict
 
     failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed()]
     parts = [
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     from constellations import io
 
     from . import MODULES, load
-    from .outcome import machine_note
+    from experiments.lab import machine_note
 
     p = argparse.ArgumentParser(prog="python -m experiments.siglip_studies", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

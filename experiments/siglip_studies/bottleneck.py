@@ -26,7 +26,7 @@ from constellations import io
 from constellations.siglip.models import decode_variant
 
 from .common import LitSpec, fmt, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
-from .outcome import Outcome, compare, machine_note, verdict
+from experiments.lab import Outcome, compare, machine_note, verdict
 from .siglit import config as siglit_config, learning_rate
 
 NAME = "bottleneck"

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .outcome import Outcome, machine_note, verdict
+from experiments.lab import Outcome, machine_note, verdict
 
 NAME = "memory"
 TITLE = "memory: largest batch under a per-device budget, sigmoid ring vs softmax all-gather"

@@ -34,7 +34,7 @@ from constellations import io
 
 from .common import FrozenSpec, LitSpec, fmt, frozen_note, same_attribute_fraction, save_runs, start_study, \
     train_lit, zero_shot_mean
-from .outcome import Outcome, compare, machine_note, verdict
+from experiments.lab import Outcome, compare, machine_note, verdict
 
 NAME = "siglit"
 TITLE = "SigLiT batch size: sigmoid vs softmax with a frozen image tower"

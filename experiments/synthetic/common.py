@@ -1,63 +1,16 @@
-"""Shared pieces of the synthetic experiments E1-E9: outcome record, progress, saving, plotting, formatting."""
+"""What only the synthetic experiments E1-E9 share: saving an engine result, its consistency checks, steps to a loss.
+
+The lab-wide pieces (Outcome, claim wording, fmt, tables, progress, figures) are in :mod:`experiments.lab`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from constellations import io
-
-
-@dataclass
-class Outcome:
-    """What an experiment (E1-E9, or a SigLIP study) hands back to its CLI and the report.
-
-    Attributes:
-      name, title: "e6", "E6 frozen b_rel sweep".
-      markdown: the report fragment (our numbers next to the paper's, figures, verdict).
-      checks: check name -> (status, kind). kind "consistency" must hold at every scale (status True
-        or False; a False is a bug). kind "claim" is a claim of a paper, judged at full scale only:
-        True (held), False (did not hold), or None (not shown: within seed noise, SigLIP studies);
-        a claim that does not hold is a finding, not a failure.
-      wall_time_s: time of the whole experiment.
-    """
-
-    name: str
-    title: str
-    markdown: str
-    checks: dict = field(default_factory=dict)
-    quick: bool = False
-    wall_time_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Every consistency check passed."""
-        return not self.failed()
-
-    def failed(self) -> list[str]:
-        """The consistency checks that failed."""
-        return [n for n, (passed, kind) in self.checks.items() if kind == "consistency" and not passed]
-
-    def claims(self) -> dict:
-        """Claim name -> status (True, False or None)."""
-        return {n: passed for n, (passed, kind) in self.checks.items() if kind == "claim"}
-
-
-def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar counting run-steps (None when disabled)."""
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", unit_scale=True, leave=False, dynamic_ncols=True)
-
-
-def save_config(out: Path, config: dict) -> None:
-    io.write_json(out / "config.json", config)
+from experiments.lab import fmt
 
 
 def save_result(out: Path, stem: str, result, *, keep_loss_every: int = 1, extra: dict | None = None) -> Path:
@@ -84,44 +37,6 @@ def consistency_checks(result, label: str, tol: float = 1e-5) -> dict:
             f"{label}: logged m*, b*_rel match geometry (float64) within {tol:g}": (agree, "consistency")}
 
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_fig(fig, out: Path, name: str) -> str:
-    io.save_figure(fig, out / name)
-    pyplot().close(fig)
-    return name
-
-
-def fmt(x, digits: int = 3) -> str:
-    """Compact number: 3 significant digits, scientific below 1e-3 (0 stays 0)."""
-    x = float(x)
-    if not np.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    if abs(x) < 1e-3 or abs(x) >= 1e5:
-        return f"{x:.{max(digits - 1, 0)}e}"
-    return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
-
-
-def mean_sd(x) -> str:
-    x = np.asarray(x, np.float64)
-    return fmt(x.mean()) if x.size == 1 else f"{fmt(x.mean())} ± {fmt(x.std(ddof=1))}"
-
-
-def table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return lines
-
-
 def steps_to_reach(loss: np.ndarray, threshold: float) -> np.ndarray:
     """First step at which the loss is below ``threshold`` (NaN if never), along the last axis."""
     below = loss < threshold
@@ -136,16 +51,3 @@ def median_steps(reach: np.ndarray) -> float:
 
 def fmt_steps(x) -> str:
     return fmt(x) if np.isfinite(x) else "never"
-
-
-def verdict(held: bool, text_held: str, text_failed: str) -> str:
-    return f"**Claim held.** {text_held}" if held else f"**Claim did not hold.** {text_failed}"
-
-
-class Timer:
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.elapsed = time.perf_counter() - self.t0

@@ -12,22 +12,26 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, fmt, mean_sd, progress_bar, pyplot, save_config, save_fig,
-                     save_result, table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, save_result
 
 NAME = "e1"
 TITLE = "E1 basic picture (N = 20, d = 3, b_rel = 0 frozen, t trainable)"
 REFERENCE = {"final_loss": 0.0, "t": 1e3, "margin": 0.01, "relative_bias": 0.0}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 20, "d": 3, "steps": 300 if quick else 10_000,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 20, "d": 3, "steps": 300 if quick else 10_000,
             "seeds": 2 if quick else 5, "parameterization": "relative_bias", "t0": 10.0, "b_rel0": 0.0,
-            "trainable": ["U", "V", "t"], "lr": 1e-2}
+            "trainable": ["U", "V", "t"], "lr": 1e-2})
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     with Timer() as timer:
@@ -47,7 +51,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           f"{c['seeds']} seeds x {c['steps']} steps; values are mean ± sd over seeds.", "",
           *table(["quantity", "ours", "paper"], rows), "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(held, f"Every seed ends as a constellation with m* = {fmt(m.min())}..{fmt(m.max())} around the frozen "
+          claim_text(held, quick, f"Every seed ends as a constellation with m* = {fmt(m.min())}..{fmt(m.max())} around the frozen "
                         f"threshold 0, the loss goes to {fmt(loss.max())} or below and t grows to {fmt(t.min())}..{fmt(t.max())}.",
                   "Some seed did not reach a constellation or zero loss in the step budget; see runs.npz."), ""]
     return Outcome(NAME, TITLE, "\n".join(md), checks, quick, timer.elapsed)

@@ -16,8 +16,9 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, fmt, mean_sd, progress_bar, pyplot, save_config, save_fig,
-                     fmt_steps, median_steps, save_result, steps_to_reach, table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, fmt_steps, median_steps, save_result, steps_to_reach
 
 NAME = "e2"
 TITLE = "E2 locked modality (U frozen, V trained)"
@@ -38,16 +39,19 @@ REFERENCE = {
 }
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 2 if quick else 5, "lr": 1e-2, "b_rel0": 0.0,
             "variants": {k: {**v, "trainable": list(v["trainable"])} for k, v in VARIANTS.items()},
             "adapter_variant": {ADAPTER[0]: {**ADAPTER[1], "trainable": list(ADAPTER[1]["trainable"]), "adapter_x0": 0.0}},
-            "losses": ["exact (default)", "epsilon (authors' -log(sigmoid + 1e-8), float32)"]}
+            "losses": ["exact (default)", "epsilon (authors' -log(sigmoid + 1e-8), float32)"]})
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     common = dict(seeds=c["seeds"], steps=c["steps"], lr=c["lr"], b_rel0=c["b_rel0"], seed=seed)
@@ -95,7 +99,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           *table(["variant", "final loss", "final loss (eps)", "paper loss", "t", "paper t", "b_rel", "paper b_rel",
                   "m*", "paper m*", "steps to loss 1e-3 (median)"], rows), "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(stalled and reached and faster,
+          claim_text(stalled and reached and faster, quick,
                   "Only the variants that learn both t and the bias reach (numerically) zero loss; the fixed-t variants "
                   f"stall at {mean_sd(final[names[0]])} (t = 10) and {mean_sd(final[names[1]])} (t = 200), and the "
                   "relative-bias form reaches 1e-3 first.",

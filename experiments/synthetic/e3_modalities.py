@@ -20,8 +20,9 @@ import numpy as np
 from constellations import geometry
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, fmt, mean_sd, progress_bar, pyplot, save_config, save_fig,
-                     save_result, table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, save_result
 
 NAME = "e3"
 TITLE = "E3 k modalities (complete synchronization graph, loss averaged over edges)"
@@ -29,11 +30,13 @@ REFERENCE = {"k4_relative_bias_b_rel": 0.72, "k4_standard_b_rel": 0.05,
              "full_gap_vs_k": {2: 0.471, 4: 0.428, 6: 0.473, 8: 0.596, 14: 0.611, 20: 0.611}}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "graph": "complete",
             "edge_reduction": "mean", "k_part_a": 4, "seeds_part_a": 1 if quick else 3,
-            "k_values": [2, 3] if quick else [2, 4, 6, 8, 14, 20], "seeds_part_b": 1}
+            "k_values": [2, 3] if quick else [2, 4, 6, 8, 14, 20], "seeds_part_b": 1})
 
 
 def per_edge_margins(embeddings: np.ndarray, k: int) -> np.ndarray:
@@ -43,8 +46,9 @@ def per_edge_margins(embeddings: np.ndarray, k: int) -> np.ndarray:
                      for a in range(k) for c in range(a + 1, k)])
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     ka = c["k_part_a"]
@@ -97,7 +101,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           f"N = {c['N']}, d = {c['d']}, {c['steps']} steps, t0 = {c['t0']:g}, b_rel0 = {c['b_rel0']:g}, everything trainable.",
           "", f"Part A: k = {ka}, {c['seeds_part_a']} seeds (mean ± sd).", "",
           *table(["form", "final loss", "t", "b_rel", "paper b_rel", "joint m*"], rows_a), "",
-          verdict(drift and larger,
+          claim_text(drift and larger, quick,
                   f"The standard form's b_rel drifts toward 0 ({mean_sd(sd)}) while the relative-bias form's stays at "
                   f"{mean_sd(rb)}, and the relative-bias margin is larger ({mean_sd(part_a.margin[0])} vs "
                   f"{mean_sd(part_a.margin[1])}).",

@@ -13,8 +13,9 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, fmt, mean_sd, progress_bar, pyplot, save_config, save_fig,
-                     fmt_steps, median_steps, save_result, steps_to_reach, table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, fmt_steps, median_steps, save_result, steps_to_reach
 
 NAME = "e5"
 TITLE = "E5 bias drift: standard (t, b) vs relative bias (t, b_rel)"
@@ -23,14 +24,17 @@ FORMS = ("relative_bias", "standard")
 REFERENCE = {"relative_bias_final_b_rel_range": [0.44, 0.74], "standard_final_b_rel": 0.0}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 1 if quick else 5, "lr": 1e-2, "t0": 10.0, "b_rel0": B_REL0,
-            "forms": list(FORMS), "trainable": ["U", "V", "t", "bias"]}
+            "forms": list(FORMS), "trainable": ["U", "V", "t", "bias"]})
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     variants = [dict(parameterization=f, b_rel0=b) for f in FORMS for b in B_REL0]
@@ -63,7 +67,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           *table(["b_rel0", "RB final b_rel", "std final b_rel", "RB m*", "std m*", "RB loss", "std loss",
                   "RB steps to 1e-3", "std steps to 1e-3"], rows), "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(drift and in_range and larger and faster,
+          claim_text(drift and in_range and larger and faster, quick,
                   f"The standard form's b_rel drifts toward 0 (final {fmt(b_sd.mean())} on average) while the relative-bias "
                   f"form ends at {fmt(b_rb.mean(axis=1).min())}-{fmt(b_rb.mean(axis=1).max())}, with a larger margin in "
                   f"{100 * np.mean(m_rb > m_sd):.0f}% of runs (mean m* {fmt(m_rb.mean())} vs {fmt(m_sd.mean())}) and a "

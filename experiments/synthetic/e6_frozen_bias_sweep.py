@@ -15,8 +15,9 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, fmt, mean_sd, progress_bar, pyplot, save_config, save_fig,
-                     save_result, table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, save_result
 
 NAME = "e6"
 TITLE = "E6 frozen b_rel sweep (100 seeds per value)"
@@ -25,15 +26,18 @@ REFERENCE = {"mean_margin": {-0.778: 0.034, 0.111: 0.17, 0.778: 0.2814}, "b_star
              "fine_sweep_best_b_rel": [0.7, 0.8]}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 5000, "seeds": 4 if quick else 100, "lr": 1e-2, "t0": 10.0,
             "b_rel": np.linspace(-1, 1, 5 if quick else 10).tolist(), "fine_b_rel": np.linspace(-1, 1, 5 if quick else 21).tolist(),
-            "raw_seeds": 2 if quick else 20, "parameterization": "relative_bias", "trainable": ["U", "V", "t"]}
+            "raw_seeds": 2 if quick else 20, "parameterization": "relative_bias", "trainable": ["U", "V", "t"]})
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     b_rel = np.array(c["b_rel"])
@@ -74,7 +78,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           f"Fine sweep ({len(c['fine_b_rel'])} values, one seed): best 2 m* = {fmt(2 * fine.margin[best, 0])} at b_rel = "
           f"{fmt(c['fine_b_rel'][best])} (paper: 0.53-0.54 near 0.7-0.8).", "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(increasing,
+          claim_text(increasing, quick,
                   f"The mean m* rises monotonically from {fmt(m_mean[0])} at b_rel = -1 to {fmt(m_mean[i_ref])} at "
                   f"{fmt(b_ref)}, and the achieved b*_rel tracks the frozen value.",
                   f"Mean m* by b_rel: {', '.join(fmt(x) for x in m_mean)}."), ""]

@@ -13,8 +13,9 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, fmt, progress_bar, pyplot, save_config, save_fig, save_result,
-                     table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, save_result
 
 NAME = "e7"
 TITLE = "E7 initialization grid (t0 x b_rel0, t and b_rel trainable)"
@@ -22,15 +23,18 @@ T0 = [1.0, 3.0, 10.0, 30.0, 100.0]
 REFERENCE = {"small_t0_full_gap": [0.55, 0.57], "t0_10_needs_b_rel0_at_least": 0.4, "t0_at_least_30": "mostly fails"}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 1, "lr": 1e-2, "t0": T0,
             "b_rel0": np.round(np.linspace(-1, 1, 6 if quick else 11), 10).tolist(), "parameterization": "relative_bias",
-            "trainable": ["U", "V", "t", "bias"]}
+            "trainable": ["U", "V", "t", "bias"]})
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     b0 = np.array(c["b_rel0"])
@@ -66,7 +70,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           f"Paper: 2 m* ~0.55-0.57 for t0 <= 3 (ours: {fmt(gap[:2].min())}-{fmt(gap[:2].max())}); t0 = 10 needs "
           "b_rel0 >= ~0.4; t0 >= 30 mostly fails.", "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(small_ok and eps_large_fail and exact_large_worse,
+          claim_text(small_ok and eps_large_fail and exact_large_worse, quick,
                   "Small t0 always ends as a constellation; large t0 fails with the authors' loss form "
                   f"({100 * np.mean(gap_eps[3:] < 0):.0f}% of the t0 >= 30 cells, "
                   f"{100 * np.mean(gap_eps[3:, low] < 0):.0f}% of those with b_rel0 <= 0), and with the exact loss a "

@@ -14,22 +14,26 @@ import numpy as np
 from constellations import xi_statistic
 from constellations.synthetic import train_grid
 
-from .common import (Outcome, Timer, consistency_checks, mean_sd, progress_bar, pyplot, save_config, save_fig,
-                     save_result, table, verdict)
+from experiments.lab import Config, Outcome, Timer, claim_text, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+
+from .common import consistency_checks, save_result
 
 NAME = "e8"
 TITLE = "E8 xi statistic during training (C13)"
 REFERENCE = {"xi": "-> 0 during synthetic training"}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100,
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100,
             "d": [6, 20] if quick else [10, 100], "steps": 300 if quick else 10_000, "seeds": 1 if quick else 3,
-            "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "parameterization": "relative_bias", "trainable": ["U", "V", "t", "bias"]}
+            "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "parameterization": "relative_bias", "trainable": ["U", "V", "t", "bias"]})
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick, seed = c["quick"], c["seed"]
     out = Path(out_root) / NAME
     save_config(out, c)
     results = {}
@@ -59,7 +63,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           f"{c['t0']:g}, b_rel = {c['b_rel0']:g}; final xi from geometry.xi_statistic (float64).", "",
           *table(["d", "initial xi", "final xi", "final loss", "m*"], rows), "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(shrinks, "xi goes to ~0 during training in both dimensions: the trained modalities differ by an "
+          claim_text(shrinks, quick, "xi goes to ~0 during training in both dimensions: the trained modalities differ by an "
                            "almost constant shift U_i - V_i, as the paper observes.",
                   "xi did not fall below 5% of its initial value in some run; see the table."), ""]
     return Outcome(NAME, TITLE, "\n".join(md), checks, quick, timer.elapsed)

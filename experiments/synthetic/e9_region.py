@@ -16,7 +16,7 @@ import numpy as np
 
 from constellations.dimension import impossible_region, lower_size_exponent, upper_size_exponent
 
-from .common import Outcome, Timer, fmt, pyplot, save_config, save_fig, table, verdict
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, pyplot, quick_arg, save_config, save_fig, table
 
 NAME = "e9"
 TITLE = "E9 region plot: impossible (C7), exponential-size (C6/C8) and modality-gap (C9) regions"
@@ -25,9 +25,11 @@ POINTS = {"near E6 best (0.27, 0.70)": (0.27, 0.70), "E6 at b_rel 0.11 (0.17, 0.
           "(0.1, 0)": (0.1, 0.0), "(0.05, 0.5)": (0.05, 0.5)}
 
 
-def config(quick: bool = False, seed: int = 0) -> dict:
-    return {"experiment": NAME, "seed": seed, "quick": quick, "grid": 60 if quick else 241, "N": 100,
-            "d_range": [2, 200], "points": POINTS, "trained_sources": ["e6/sweep.npz", "e7/grid.npz"]}
+def get_config(arg=None) -> Config:
+    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
+    quick = quick_arg(arg)
+    return Config({"experiment": NAME, "seed": 0, "quick": quick, "grid": 60 if quick else 241, "N": 100,
+            "d_range": [2, 200], "points": POINTS, "trained_sources": ["e6/sweep.npz", "e7/grid.npz"]})
 
 
 def _exponent(f, m, b):
@@ -37,8 +39,9 @@ def _exponent(f, m, b):
         return np.nan
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False) -> Outcome:
-    c = config(quick, seed)
+def run(config, out_root, *, progress: bool = False) -> Outcome:
+    c = config
+    quick = c["quick"]
     out = Path(out_root) / NAME
     save_config(out, c)
     with Timer() as timer:
@@ -68,7 +71,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = False)
           *table(["point", "m", "b_rel", "C6 exponent (lower)", "C8 exponent (upper)", "provable modality gap (m > abs(b_rel))"], rows),
           "", *(lines or ["No E6/E7 results in this output folder: trained points not drawn (run e6 and e7 first)."]), "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          verdict(all(ok for ok, _ in checks.values()),
+          claim_text(all(ok for ok, _ in checks.values()), quick,
                   "The C6 exponent never exceeds the C8 one, C6's region lies inside C7's feasible region, and every "
                   "trained constellation sits in the feasible part of the plane.",
                   "A region check failed: see the checks."), ""]

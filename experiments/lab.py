@@ -1,0 +1,222 @@
+"""The lab's shared vocabulary: the record every experiment, report section and study returns, how a
+claim is judged and worded, one number formatter, one progress bar, figures and configs on disk.
+
+Every runnable entry of the lab (E1-E9 in ``experiments/synthetic/``, the report sections, the SigLIP
+studies in ``experiments/siglip_studies/``) is a module with::
+
+    NAME = "e6"; TITLE = "E6 frozen b_rel sweep"
+    def get_config(arg=None) -> Config        # the experiment as data; arg "quick" is the test-suite scale
+    def run(config, out_root, *, progress=False) -> Outcome
+
+(big_vision's configs-as-data: ``arg`` switches the scale, the runner sets ``config.seed``). The one
+command line over all of them is :mod:`experiments.runner` (``python -m experiments``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from constellations import io
+from constellations.siglip.config import Config
+
+__all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "load_average",
+           "machine_note", "mean_sd", "progress_bar", "pyplot", "quick_arg", "save_config", "save_fig", "table",
+           "verdict"]
+
+#: A claim holds when the mean paired difference is beyond this many standard errors of its threshold.
+Z = 2.0
+
+
+def quick_arg(arg) -> bool:
+    """The scale switch of every ``get_config(arg)``: None or "" is full scale, "quick" the test-suite scale."""
+    if arg in (None, "", "full"):
+        return False
+    if arg == "quick":
+        return True
+    raise ValueError(f"config argument must be 'quick' or empty (full scale); got {arg!r}")
+
+
+@dataclass
+class Outcome:
+    """What an experiment, report section or study hands back to the runner and the report.
+
+    Attributes:
+      name, title: "e6", "E6 frozen b_rel sweep".
+      markdown: the report fragment (our numbers next to the paper's, figures, verdict).
+      checks: check name -> (status, kind). kind "consistency" must hold at every scale (status True
+        or False; a False is a bug in our code). kind "claim" is a claim of a paper, judged at full
+        scale only: True (held), False (did not hold), or None (not shown: within seed noise); a claim
+        that does not hold is a finding, not a failure.
+      quick: run at the test-suite scale (claims not judged).
+      wall_time_s: time of the whole run.
+    """
+
+    name: str
+    title: str
+    markdown: str
+    checks: dict = field(default_factory=dict)
+    quick: bool = False
+    wall_time_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Every consistency check passed."""
+        return not self.failed()
+
+    def failed(self) -> list[str]:
+        """The consistency checks that failed."""
+        return [n for n, (passed, kind) in self.checks.items() if kind == "consistency" and not passed]
+
+    def claims(self) -> dict:
+        """Claim name -> status (True, False or None)."""
+        return {n: passed for n, (passed, kind) in self.checks.items() if kind == "claim"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Judging a claim and saying so.
+
+
+def verdict(status, quick: bool) -> str:
+    """How a claim's status reads: one rule for the CLI, the tables and the sentences."""
+    if quick:
+        return "not judged (quick scale)"
+    if status is None:
+        return "not shown (within seed noise)"
+    return "held" if status else "did not hold"
+
+
+def claim_text(status, quick: bool, held: str, not_held: str, not_shown: str = "") -> str:
+    """The verdict sentence of a report section: the label of :func:`verdict` and the text for what happened.
+
+    ``held`` / ``not_held`` / ``not_shown`` are generated from the numbers; at quick scale the
+    section says what the numbers show without judging the claim.
+    """
+    text = held if status else (not_shown if status is None and not_shown else not_held)
+    if quick:
+        return f"**Claim not judged at quick scale.** {text}"
+    label = {True: "Claim held.", False: "Claim did not hold.", None: "Claim not shown (within seed noise)."}[status]
+    return f"**{label}** {text}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Paired differences x_k (one per seed, or per seed and batch) judged against a threshold."""
+
+    mean: float
+    se: float               # standard error of the mean (nan with one difference)
+    n: int
+    status: bool | None     # True: mean - Z se > threshold; False: mean + Z se < threshold; None: neither
+
+    def text(self, digits: int = 3) -> str:
+        se = "n/a" if math.isnan(self.se) else f"{self.se:.{digits}f}"
+        return f"{self.mean:+.{digits}f} (standard error {se}, n = {self.n})"
+
+
+def compare(differences, threshold: float = 0.0) -> Comparison:
+    """Is the mean of ``differences`` above ``threshold`` by more than Z standard errors (or below by as much)?
+
+    With fewer than two differences there is no noise estimate and the status is None.
+    """
+    x = np.asarray(differences, float).ravel()
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"compare needs finite differences; got {x}")
+    mean = float(x.mean())
+    if x.size < 2:
+        return Comparison(mean, float("nan"), 1, None)
+    se = float(x.std(ddof=1) / math.sqrt(x.size))
+    status = True if mean - Z * se > threshold else (False if mean + Z * se < threshold else None)
+    return Comparison(mean, se, int(x.size), status)
+
+
+# ----------------------------------------------------------------------------------------------
+# Numbers and tables.
+
+
+def fmt(x, digits: int = 3, *, decimals: int | None = None) -> str:
+    """One number for a report: ``digits`` significant digits (scientific below 1e-3 and from 1e5; 0 stays
+    0), or a fixed number of ``decimals`` (accuracies, costs)."""
+    x = float(x)
+    if not np.isfinite(x):
+        return str(x)
+    if decimals is not None:
+        return f"{x:.{decimals}f}"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-3 or abs(x) >= 1e5:
+        return f"{x:.{max(digits - 1, 0)}e}"
+    return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
+
+
+def mean_sd(x) -> str:
+    x = np.asarray(x, np.float64)
+    return fmt(x.mean()) if x.size == 1 else f"{fmt(x.mean())} ± {fmt(x.std(ddof=1))}"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------
+# Progress, time, the machine.
+
+
+def progress_bar(total: int, desc: str, enabled: bool, unit: str = "step"):
+    """A tqdm bar (a null context yielding None when disabled)."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False, dynamic_ncols=True)
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.elapsed = time.perf_counter() - self.t0
+
+
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def machine_note() -> str:
+    """Cores, JAX version and the load average now (other people's jobs share the cores)."""
+    from importlib.metadata import version
+
+    return f"{os.cpu_count()} CPU cores, jax {version('jax')}, load average {load_average():.1f}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Files.
+
+
+def save_config(out: Path, config) -> Path:
+    """``<out>/config.json``: the run's config (with its seed) next to its results."""
+    return io.write_json(Path(out) / "config.json", config.to_dict() if isinstance(config, Config) else config)
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_fig(fig, out: Path, name: str) -> str:
+    io.save_figure(fig, Path(out) / name)
+    pyplot().close(fig)
+    return name

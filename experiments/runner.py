@@ -1,0 +1,199 @@
+"""``python -m experiments``: the one command line of the lab. It lists and runs every experiment,
+report section and study, and writes the reports.
+
+    python -m experiments list
+    python -m experiments run e6 [--quick] [--seed 0] [--out results]     # one entry (or several)
+    python -m experiments run report [--quick]    # make reproduce: foundation ... E1-E9 -> OUT/REPORT.md
+    python -m experiments run studies [--quick]   # make siglip-studies: the SigLIP studies -> OUT/SIGLIP_STUDIES.md
+    python -m experiments run synthetic           # E1-E9 only (no report file)
+
+Each entry writes ``OUT/<name>/`` (config.json with the seed, raw numbers, figures) and
+``OUT/<name>/summary.md`` (its report fragment) and prints its checks. Exit status: 0 when every
+consistency check passed, 1 when one failed (a bug in our code), 2 for bad arguments. A claim of a
+paper that does not hold is a reported result, not an error; at --quick scale no claim is judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+@dataclass(frozen=True)
+class Group:
+    """Entries run together; a group with a ``report`` writes one markdown file from their outcomes."""
+
+    names: tuple
+    report: str | None
+    title: str
+    command: str
+
+
+#: Every runnable entry: name -> module (each has NAME, TITLE, get_config(arg), run(config, out_root, *, progress)).
+ENTRIES = {
+    "foundation": "experiments.foundation",
+    "spherical_codes": "experiments.spherical_codes",
+    "theory": "experiments.theory",
+    **{f"e{i}": f"experiments.synthetic.{m}" for i, m in enumerate(
+        ["e1_basic", "e2_locked_modality", "e3_modalities", "e4_ablation", "e5_bias_drift", "e6_frozen_bias_sweep",
+         "e7_initialization_grid", "e8_xi", "e9_region"], start=1)},
+    "siglit": "experiments.siglip_studies.siglit",
+    "bias_init": "experiments.siglip_studies.bias_init",
+    "bottleneck": "experiments.siglip_studies.bottleneck",
+    "memory": "experiments.siglip_studies.memory",
+}
+
+SYNTHETIC = tuple(f"e{i}" for i in range(1, 10))
+GROUPS = {
+    "report": Group(("foundation", "spherical_codes", "theory", *SYNTHETIC), "REPORT.md",
+                    "constellations: reproduction report", "make reproduce"),
+    "synthetic": Group(SYNTHETIC, None, "synthetic experiments E1-E9", "python -m experiments run synthetic"),
+    "studies": Group(("siglit", "bias_init", "bottleneck", "memory"), "SIGLIP_STUDIES.md",
+                     "The SigLIP paper's own studies at lab scale", "make siglip-studies"),
+}
+
+
+def load(name: str):
+    """The module of entry ``name`` (case and '-' / '_' ignored), or ValueError listing the choices."""
+    key = name.lower().replace("-", "_")
+    if key not in ENTRIES:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(ENTRIES)} "
+                         f"or a group: {', '.join(GROUPS)}")
+    return importlib.import_module(ENTRIES[key])
+
+
+def resolve(names) -> list[str]:
+    """Entry names from names and groups, in order, without repeats."""
+    out = []
+    for n in names:
+        key = n.lower().replace("-", "_")
+        for e in (GROUPS[key].names if key in GROUPS else (key,)):
+            load(e)
+            if e not in out:
+                out.append(e)
+    return out
+
+
+def check_label(passed, kind: str, quick: bool) -> str:
+    from experiments.lab import verdict
+
+    if kind == "consistency":
+        return "ok" if passed else "FAIL"
+    return f"claim {verdict(passed, quick)}"
+
+
+def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: bool = True) -> list:
+    """Run entries by name at one scale and seed; each writes OUT/<name>/ and its summary.md. Returns the outcomes."""
+    import jax
+
+    from constellations import io
+
+    # Geometry and reference checks are float64; the engines ask for float32 themselves.
+    jax.config.update("jax_enable_x64", True)
+    out = Path(out)
+    outcomes = []
+    for name in names:
+        module = load(name)
+        config = module.get_config("quick" if quick else None)
+        config.seed = seed
+        print(f"[{module.NAME}] {module.TITLE} ({'quick' if quick else 'full'} scale, seed {seed})", flush=True)
+        outcome = module.run(config, out, progress=progress)
+        io.write_text(out / module.NAME / "summary.md", outcome.markdown)
+        for check, (passed, kind) in outcome.checks.items():
+            print(f"  [{check_label(passed, kind, quick)}] {check}")
+        print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {out / module.NAME}", flush=True)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def report_markdown(group: Group, outcomes, *, quick: bool, seed: int, seconds: float, note: str) -> str:
+    """One report for a group: the scale and machine, a table of every paper claim and its verdict, each section."""
+    from experiments.lab import verdict
+
+    claims = [(o.name, c, s) for o in outcomes for c, s in o.claims().items()]
+    failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed()]
+    n_checks = sum(1 for o in outcomes for _, kind in o.checks.values() if kind == "consistency")
+    parts = [
+        f"# {group.title}", "",
+        f"Scale: {'quick (test-suite sizes: no claim is judged)' if quick else 'full'}; seed {seed}; {note} at the "
+        f"start; total {seconds:.0f} s (" + ", ".join(f"{o.name} {o.wall_time_s:.0f} s" for o in outcomes) + "). "
+        f"Rerun with `{group.command}`.", "",
+        f"Consistency checks of our own code: {n_checks - len(failed)} of {n_checks} passed.", "",
+    ]
+    if claims:
+        parts += ["| section | claim | at this scale |", "|---|---|---|",
+                  *[f"| {name} | {c} | {verdict(s, quick)} |" for name, c, s in claims], ""]
+    from experiments.synthetic import INTRO
+
+    for o in outcomes:
+        if o.name == SYNTHETIC[0]:
+            parts += [INTRO]
+        parts += [o.markdown, f"_({o.name}: {o.wall_time_s:.1f} s)_", ""]
+    if failed:
+        parts += ["**Failed consistency checks (bugs):**", "", *[f"- {f}" for f in failed], ""]
+    return "\n".join(parts)
+
+
+def machine_note() -> str:
+    from experiments.lab import machine_note as note
+
+    return f"{note()} ({platform.processor() or platform.machine()})"
+
+
+def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run entries or groups (report, synthetic, studies)")
+    r.add_argument("names", nargs="+", metavar="NAME", help="entries (see list) or groups: " + ", ".join(GROUPS))
+    r.add_argument("--quick", action="store_true", help="small sizes (the test-suite scale; claims are not judged)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the data, initial vectors and towers (default 0)")
+    r.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub.add_parser("list", help="list every entry and group")
+    return p
+
+
+def main(argv=None, *, prog: str = "python -m experiments") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        if args.command == "list":
+            for name in ENTRIES:
+                print(f"{name}: {load(name).TITLE}")
+            for name, g in GROUPS.items():
+                print(f"{name} (group{', writes ' + g.report if g.report else ''}): {', '.join(g.names)}")
+            return 0
+        if args.seed < 0:
+            raise ValueError(f"--seed must be >= 0; got {args.seed}")
+        names = resolve(args.names)
+        from constellations import io
+
+        io.check_writable_dir(args.out)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    t0 = time.perf_counter()
+    note = machine_note()
+    outcomes = run_entries(names, args.out, quick=args.quick, seed=args.seed,
+                           progress=not args.no_progress and sys.stderr.isatty())
+    from constellations import io
+
+    for key in args.names:
+        group = GROUPS.get(key.lower().replace("-", "_"))
+        if group is not None and group.report:
+            mine = [o for o in outcomes if o.name in group.names]
+            text = report_markdown(group, mine, quick=args.quick, seed=args.seed, seconds=time.perf_counter() - t0,
+                                   note=note)
+            print(f"wrote {io.write_text(args.out / group.report, text)}", flush=True)
+    failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed()]
+    if failed:
+        print("consistency checks failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+

@@ -1,0 +1,118 @@
+"""The lab's runner (``python -m experiments``) at the --quick scale: the report of ``make reproduce``.
+
+One module-scoped ``run report --quick`` (foundation, spherical codes, theory, E1-E9 of theory.md s.5:
+what ``make reproduce-quick`` runs) feeds every check: each entry writes its config (with the seed), raw
+numbers and figures, its consistency checks pass, and REPORT.md assembles their markdown. Claims of
+the paper are not judged at this scale (runs are too short), and the report says so.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import lab, runner
+
+SYNTHETIC = [f"e{i}" for i in range(1, 10)]
+REPORT = ["foundation", "spherical_codes", "theory", *SYNTHETIC]
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    outcomes = runner.run_entries(runner.resolve(["report"]), out, quick=True, seed=3, progress=False)
+    text = runner.report_markdown(runner.GROUPS["report"], outcomes, quick=True, seed=3, seconds=1.0, note="test")
+    return out, {o.name: o for o in outcomes}, text
+
+
+@pytest.mark.parametrize("name", REPORT)
+def test_quick_entry_writes_config_results_figures(quick_report, name):
+    """Every entry writes <out>/<name>/config.json (with its seed), figures, summary.md, and returns an
+    Outcome whose consistency checks (logged metrics vs geometry, closed forms, bounds) all pass."""
+    out, outcomes, _ = quick_report
+    o = outcomes[name]
+    folder = out / name
+    config = json.loads((folder / "config.json").read_text())
+    assert config["seed"] == 3 and config["quick"] is True
+    assert list(folder.glob("*.png")), "no figure written"
+    assert (folder / "summary.md").read_text() == o.markdown
+    assert isinstance(o, lab.Outcome) and o.quick and o.name == name
+    assert "](" + name + "/" in o.markdown
+    assert o.checks and o.ok, o.failed()
+    if name in SYNTHETIC and name != "e9":
+        files = list(folder.glob("*.npz"))
+        assert files
+        with np.load(files[0]) as z:
+            assert np.all(np.isfinite(z["final_loss"])) and z["margin"].dtype == np.float64
+
+
+def test_e9_draws_trained_points_and_checks_them(quick_report):
+    """E9 reads E6's and E7's trained constellations from the same output folder and checks C7 on them."""
+    _, outcomes, _ = quick_report
+    assert any("trained constellation of E6" in c for c in outcomes["e9"].checks)
+
+
+def test_quick_report_judges_no_claim(quick_report):
+    """At quick scale the report assembles every section and says 'not judged', never 'did not hold'."""
+    _, outcomes, text = quick_report
+    for o in outcomes.values():
+        assert o.markdown in text
+    assert text.count("## Synthetic experiments E1-E9") == 1
+    assert "Claim did not hold" not in text and "| did not hold |" not in text
+    assert "not judged" in text
+    n = sum(1 for o in outcomes.values() for _, kind in o.checks.values() if kind == "consistency")
+    assert f"{n} of {n} passed" in text
+
+
+def test_claim_wording_follows_the_status():
+    """One rule words a claim everywhere: held / did not hold / not shown at full scale, not judged at quick."""
+    assert lab.verdict(True, False) == "held" and lab.verdict(False, False) == "did not hold"
+    assert lab.verdict(None, False).startswith("not shown") and lab.verdict(False, True).startswith("not judged")
+    assert lab.claim_text(True, False, "A", "B").startswith("**Claim held.** A")
+    assert lab.claim_text(False, False, "A", "B").startswith("**Claim did not hold.** B")
+    assert lab.claim_text(False, True, "A", "B") == "**Claim not judged at quick scale.** B"
+    assert lab.claim_text(None, False, "A", "B", "C").endswith("C")
+
+
+def test_compare_judges_against_seed_noise():
+    """A mean 3 SE above the threshold holds, 3 SE below does not, within 2 SE is not shown."""
+    x = np.array([1.0, 1.2, 0.8, 1.1, 0.9])
+    se = x.std(ddof=1) / np.sqrt(x.size)
+    assert lab.compare(x, 1.0 - 3 * se).status is True
+    assert lab.compare(x, 1.0 + 3 * se).status is False
+    assert lab.compare(x, 1.0 + se).status is None
+    assert lab.compare([0.5]).status is None
+    with pytest.raises(ValueError, match="finite"):
+        lab.compare([np.nan, 1.0])
+
+
+def test_fmt_is_the_one_number_format():
+    assert lab.fmt(0) == "0" and lab.fmt(0.28137) == "0.281" and lab.fmt(64.3) == "64.3"
+    assert lab.fmt(1.5e-4) == "1.50e-04" and lab.fmt(0.7201, decimals=3) == "0.720"
+
+
+def test_get_config_takes_only_the_quick_switch():
+    """Configs are data: get_config(arg) with arg None or 'quick'; anything else is a clear error."""
+    for name in REPORT:
+        module = runner.load(name)
+        full, quick = module.get_config(), module.get_config("quick")
+        assert full["quick"] is False and quick["quick"] is True and "seed" in full
+        with pytest.raises(ValueError, match="'quick'"):
+            module.get_config("fast")
+
+
+def test_cli_runs_one_entry_and_refuses_bad_input(tmp_path, capsys):
+    """`python -m experiments run e9 --quick` works; unknown names, a negative seed or an unwritable --out end
+    with one error line and exit status 2, before any work."""
+    assert runner.main(["run", "e9", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "e9" / "config.json").is_file()
+    assert runner.main(["run", "e42", "--quick"]) == 2
+    assert "unknown experiment 'e42'" in capsys.readouterr().err
+    assert runner.main(["run", "e1", "--seed", "-1"]) == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert runner.main(["run", "e9", "--quick", "--out", str(blocker / "sub")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert runner.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"{n}:" in listed for n in runner.ENTRIES) and "report (group, writes REPORT.md)" in listed
