@@ -1,8 +1,10 @@
 """constellations: the geometry of the sigmoid contrastive loss (SigLIP).
 
 The public surface (``shared/docs/api.md``): the losses of :mod:`constellations.loss` and the
-geometry of :mod:`constellations.geometry` are re-exported here; bounds, codes, constructions,
-experiments and the SigLIP trainer live in their own submodules.
+geometry of :mod:`constellations.geometry` and the modality-gap direction
+:func:`find_constellation` (:mod:`constellations.search`) are re-exported here; bounds, codes,
+constructions, regions, dimension, the synthetic engine and the SigLIP trainer live in their own
+submodules.
 """
 
 from .geometry import (
@@ -26,7 +28,6 @@ from .loss import (
     relative_bias_loss,
     sigmoid_loss,
     sigmoid_loss_from_logits,
-    sigmoid_loss_terms,
     softmax_loss,
     synchronization_graph,
     triplet_loss,
@@ -54,7 +55,6 @@ __all__ = [
     "satisfies_sign_condition",
     "sigmoid_loss",
     "sigmoid_loss_from_logits",
-    "sigmoid_loss_terms",
     "softmax_loss",
     "synchronization_graph",
     "triplet_loss",
