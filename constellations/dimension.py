@@ -126,7 +126,7 @@ class DimensionReport:
       asymptotic_sufficient_C6: ln N / (-(1/2) ln(1 - alpha^2)): C6's (Shannon-Wyner) estimate.
       on_code_line: m + b_rel = 1, where a constellation is exactly a spherical code (U = V, s = 1 - 2m).
       code_bound_dimension: on the code line only, the smallest d that the rigorous finite-d spherical-code
-        upper bounds do not rule out (:func:`constellations.bounds.necessary_dimension`); below it no
+        upper bounds do not rule out (:func:`constellations.bounds.code_dimension_bounds`); below it no
         such code exists. None off the line (no finite-d bound is known there).
       construction_dimension, construction: the smallest d in which the package builds one: on the code line
         a code of :mod:`constellations.codes`; off it, Theorem 3.3 (C6) applied to such an alpha-code
@@ -170,11 +170,11 @@ def necessary_dimension(N: int, m, b_rel, *, search_dims=None, search_kwargs=Non
     on_line = abs(m + b_rel - 1) <= 1e-12
     code_dim = ruled = cons_dim = cons = None
     if on_line:
-        nd = bounds.necessary_dimension(N, 1 - 2 * m, use_lp=use_lp)
+        nd = bounds.code_dimension_bounds(N, 1 - 2 * m, use_lp=use_lp)
         code_dim, ruled, cons_dim, cons = nd.dimension, nd.ruled_out_by, nd.construction_dimension, nd.construction
     elif m + b_rel < 1 and 3 * m < 1 + b_rel:
         alpha = c6_code_inner_product(m, b_rel)
-        best = bounds.necessary_dimension(N, alpha, use_lp=False) if alpha >= -1 / (N - 1) else None
+        best = bounds.code_dimension_bounds(N, alpha, use_lp=False) if alpha >= -1 / (N - 1) else None
         if best is not None and best.construction_dimension is not None:
             cons_dim, cons = best.construction_dimension + 1, f"Theorem 3.3 on {best.construction}"
     found = None
