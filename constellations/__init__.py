@@ -1,7 +1,7 @@
 """constellations: the geometry of the sigmoid contrastive loss (SigLIP).
 
 The public surface (``shared/docs/api.md``): the losses of :mod:`constellations.loss` and the
-geometry of :mod:`constellations.geometry` and the modality-gap direction
+geometry of :mod:`constellations.geometry`, the modality-gap direction and the max-margin search's
 :func:`find_constellation` (:mod:`constellations.search`) are re-exported here; bounds, codes,
 constructions, regions, dimension, the synthetic engine and the SigLIP trainer live in their own
 submodules.
@@ -22,6 +22,7 @@ from .geometry import (
     xi_statistic,
 )
 from .modality_gap import ModalityGapDirection, modality_gap_direction, satisfies_sign_condition
+from .search import find_constellation
 from .loss import (
     log_sigmoid_loss,
     multimodal_sigmoid_loss,
@@ -42,6 +43,7 @@ __all__ = [
     "RetrievalResult",
     "Separability",
     "constellation_statistics",
+    "find_constellation",
     "inner_products",
     "is_constellation",
     "linear_separability",

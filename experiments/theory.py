@@ -10,6 +10,7 @@ import numpy as np
 
 import constellations as cs
 from constellations import batch, constructions as con, io
+from constellations.search import max_margin_search
 
 NAME = "theory"
 
@@ -51,14 +52,14 @@ def run(out, *, quick: bool = False, seed: int = 0):
     record("4-modality simplex (C11)", c11)
     record("double-constant delta=0.8 (C14)", con.double_constant(N, 0.8))
 
-    search = con.max_margin_search(N, d, seed=seed, **search_kw)
+    search = max_margin_search(N, d, seed=seed, **search_kw)
     metrics["search free b_rel"] = {"margin": search.margin, "relative_bias": search.relative_bias,
                                     "full_gap": 2 * search.margin, "restart_margins": search.margins}
     points.append((search.margin, search.relative_bias))
     labels.append("max-margin search")
     frozen_rows = []
     for br in frozen:
-        s = con.max_margin_search(N, d, b_rel=br, seed=seed, **search_kw)
+        s = max_margin_search(N, d, b_rel=br, seed=seed, **search_kw)
         metrics[f"search frozen b_rel={br}"] = {"frozen_margin": s.frozen_margin, "margin": s.margin,
                                                  "relative_bias": s.relative_bias}
         ok &= bool(cs.is_constellation(s.U, s.V, s.frozen_margin, br))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from constellations.dimension import impossible_region, lower_size_exponent, upper_size_exponent
+from constellations.regions import asymptotic_lower_size_exponent as lower_size_exponent, asymptotic_upper_size_exponent as upper_size_exponent, impossible_region
 
 from .common import Outcome, Timer, fmt, pyplot, save_config, save_fig, table, verdict
 
