@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_unit_rows, check_margin, check_pair, check_scalar, check_threshold, validated_pair
+from ._validation import as_unit_rows, check_int, check_margin, check_pair, check_scalar, check_threshold, validated_pair
 
 #: Bytes of float64 inner products held at once by the blocked computations.
 BLOCK_BYTES = 64 * 2**20
@@ -26,6 +26,7 @@ BLOCK_BYTES = 64 * 2**20
 
 def rows_per_block(n_cols: int, block_bytes: int = BLOCK_BYTES) -> int:
     """Rows of float64 inner products with ``n_cols`` columns that fit in ``block_bytes`` (at least 1)."""
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     return max(1, block_bytes // (8 * max(n_cols, 1)))
 
 
@@ -51,6 +52,8 @@ def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int 
       block_bytes: memory of one tile of inner products.
       rows, cols: tile shape, overriding the defaults above (>= 1).
     """
+    rows = None if rows is None else check_int(rows, "rows", low=1)
+    cols = None if cols is None else check_int(cols, "cols", low=1)
     n_cols = len(V)
     if upper:
         rows = max(64, int(np.sqrt(block_bytes / 32))) if rows is None else rows
