@@ -28,7 +28,7 @@ class SearchResult:
       U, V: (N, d) float64 unit rows of the best restart.
       margin, relative_bias: m*, b*_rel recomputed from U, V in float64 (the verified values).
       margins: (restarts,) m* of every restart (recomputed).
-      frozen_relative_bias: the frozen b_rel, or None when b_rel was optimized.
+      frozen_b_rel: the loss's relative-bias parameter b_rel when it was frozen, or None when it was optimized.
       frozen_margin: with b_rel frozen, the largest m such that (U, V) is an (m, frozen b_rel)-constellation,
         min(min_i s_ii - b_rel, b_rel - max_{i!=j} s_ij) (the quantity the restarts are ranked by); C7
         caps it at 1 - b_rel. None when b_rel was optimized.
@@ -39,7 +39,7 @@ class SearchResult:
     margin: float
     relative_bias: float
     margins: np.ndarray
-    frozen_relative_bias: float | None
+    frozen_b_rel: float | None
     frozen_margin: float | None = None
 
     @property
