@@ -1,8 +1,10 @@
 """constellations: the geometry of the sigmoid contrastive loss (SigLIP).
 
 The public surface (``shared/docs/api.md``): the losses of :mod:`constellations.loss` and the
-geometry of :mod:`constellations.geometry` are re-exported here; bounds, codes, constructions,
-experiments and the SigLIP trainer live in their own submodules.
+geometry of :mod:`constellations.geometry`, the modality-gap direction and the max-margin search's
+:func:`find_constellation` (:mod:`constellations.search`) are re-exported here; bounds, codes,
+constructions, regions, dimension, the synthetic engine and the SigLIP trainer live in their own
+submodules.
 """
 
 from .geometry import (
@@ -20,13 +22,13 @@ from .geometry import (
     xi_statistic,
 )
 from .modality_gap import ModalityGapDirection, modality_gap_direction, satisfies_sign_condition
+from .search import find_constellation
 from .loss import (
     log_sigmoid_loss,
     multimodal_sigmoid_loss,
     relative_bias_loss,
     sigmoid_loss,
     sigmoid_loss_from_logits,
-    sigmoid_loss_terms,
     softmax_loss,
     synchronization_graph,
     triplet_loss,
@@ -41,6 +43,7 @@ __all__ = [
     "RetrievalResult",
     "Separability",
     "constellation_statistics",
+    "find_constellation",
     "inner_products",
     "is_constellation",
     "linear_separability",
@@ -54,7 +57,6 @@ __all__ = [
     "satisfies_sign_condition",
     "sigmoid_loss",
     "sigmoid_loss_from_logits",
-    "sigmoid_loss_terms",
     "softmax_loss",
     "synchronization_graph",
     "triplet_loss",

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ._validation import as_unit_rows, check_pair
-from .geometry import BLOCK_BYTES, _rows_per_block, linear_separability
+from .geometry import BLOCK_BYTES, iter_inner_product_blocks, linear_separability
 from .modality_gap import modality_gap_direction
 
 #: At most this many values are collected in memory for an exact order statistic.
@@ -54,12 +54,10 @@ class _Blocks:
     """Row blocks of S = U V^T, each with the row indices and column labels of its positives."""
 
     def __init__(self, U, V, labels, block_bytes):
-        self.U, self.V, self.labels = U, V, labels
-        self.rows = _rows_per_block(len(V), block_bytes)
+        self.U, self.V, self.labels, self.block_bytes = U, V, labels, block_bytes
 
     def __iter__(self):
-        for start in range(0, len(self.U), self.rows):
-            S = self.U[start:start + self.rows] @ self.V.T
+        for start, _, S in iter_inner_product_blocks(self.U, self.V, block_bytes=self.block_bytes):
             r = np.arange(S.shape[0])
             yield start, S, r, self.labels[start:start + len(r)]
 

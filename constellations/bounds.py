@@ -14,7 +14,7 @@ What is here:
 * cap measures mu_n(theta) (normalized, total mass 1) and their logarithm, safe at n = 10,000;
 * finite-n UPPER bounds, each its own function returning a :class:`Bound` (value and name):
   :func:`exact_bound` (n = 1, n = 2, s <= 0: Rankin / simplex), :func:`levenshtein` (closed form,
-  with a log form for large n), :func:`delsarte_lp_bound` (linear programming, CERTIFIED by exact
+  with its degree and ``log_value`` for large n; :func:`levenshtein_bound` is its value as a float), :func:`delsarte_lp_bound` (linear programming, CERTIFIED by exact
   rational arithmetic), :func:`volume_bound` (cap packing) and :func:`rankin_cap_bound`;
   :func:`best_upper_bound` takes the smallest and says which one it was;
 * the finite-n LOWER bound of Chabauty-Shannon-Wyner, :func:`csw_lower_bound` (non-constructive;
@@ -22,8 +22,11 @@ What is here:
 * ASYMPTOTIC rates R(theta) = limsup (1/n) log2 A(n, cos theta), which are statements about
   n -> infinity only and never enter a finite-n bound: :func:`kl_rate`, :func:`kl_rate_refined`,
   :func:`csw_rate`;
-* :func:`necessary_dimension`: for N points at maximal inner product s, the smallest dimension the
-  upper bounds allow and the smallest dimension in which a construction of the package reaches N.
+* :func:`code_dimension_bounds`: for a code of N points at maximal inner product s, the smallest
+  dimension the upper bounds allow (a lower bound on the dimension) and the smallest dimension in
+  which a construction of the package reaches N (an upper bound). Not to be confused with
+  :func:`constellations.dimension.necessary_dimension`, the report for (m, b_rel)-constellations,
+  which calls this one on the code line.
 
 Every bound takes ``n`` (an int >= 1; the Gegenbauer-based ones need n >= 2) and ``s`` in [-1, 1)
 and raises ``ValueError`` on anything else (NaN, non-integer n, s >= 1, ...).
@@ -46,7 +49,12 @@ from .polynomials import (
     gegenbauer,
     gegenbauer_power_coefficients,
     gegenbauer_series,
+    gegenbauer_series_power_coefficients,
+    is_negative_on,
     jacobi_log_value,
+    jacobi_power_coefficients,
+    polynomial_product,
+    polynomial_value,
 )
 
 _LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
@@ -99,13 +107,6 @@ def _round_up(x: Fraction) -> float:
     """The smallest float >= x (so a rigorous upper bound stays one after rounding)."""
     v = float(x)
     return v if Fraction(v) >= x else float(np.nextafter(v, math.inf))
-
-
-def _exact_value(p: list[Fraction], x: Fraction) -> Fraction:
-    total = Fraction(0)
-    for coefficient in reversed(p):
-        total = total * x + coefficient
-    return total
 
 
 # ---------------------------------------------------------------------------------------- results
@@ -288,6 +289,9 @@ def _levenshtein_degree(n: int, s: float) -> tuple[int, int]:
 def levenshtein(n: int, s: float) -> LevenshteinBound:
     """The Levenshtein bound L_m(n, s) >= A(n, s) (closed form, universal), with its degree.
 
+    The result carries ``value`` (what :func:`levenshtein_bound` returns), ``log_value`` (finite
+    even where ``value`` overflows float64) and the degree m = 2k - 1 + epsilon.
+
     With alpha = (n - 3)/2, adjacent Jacobi polynomials P_k^{a,b} (normalized at 1) and their largest
     zeros t_k^{a,b}, choose m = 2k - 1 + epsilon with s in I_m (I_{2k-1} = [t_{k-1}^{1,1}, t_k^{1,0}],
     I_{2k} = [t_k^{1,0}, t_k^{1,1}]); then
@@ -328,45 +332,16 @@ def levenshtein(n: int, s: float) -> LevenshteinBound:
 
 
 def levenshtein_bound(n: int, s: float) -> float:
-    """The Levenshtein bound L(n, s) >= A(n, s) as a float (inf beyond float64; see :func:`log_levenshtein_bound`).
+    """The Levenshtein bound L(n, s) >= A(n, s) as a float: ``levenshtein(n, s).value``.
+
+    inf where L exceeds float64 (n in the thousands); :func:`levenshtein` returns the full result,
+    with ``log_value`` (finite for every n) and the degree m = 2k - 1 + epsilon it comes from.
 
     Example:
       >>> levenshtein_bound(8, 0.5)   # tight: the E8 root system
       240.0...
     """
     return levenshtein(n, s).value
-
-
-def log_levenshtein_bound(n: int, s: float) -> float:
-    """log L(n, s), finite for every n (e.g. n = 10,000, where L itself overflows float64)."""
-    return levenshtein(n, s).log_value
-
-
-def _jacobi_power_exact(k_max: int, a: Fraction, b: Fraction) -> list[list[Fraction]]:
-    """Exact power-basis coefficients of p_i = P_i^{(a,b)} / P_i^{(a,b)}(1), i = 0..k_max (same recursion as
-    :func:`constellations.polynomials.jacobi_normalized`)."""
-    rows = [[Fraction(1)]]
-    if k_max >= 1:
-        slope = (a + b + 2) / (2 * (a + 1))
-        rows.append([1 - slope, slope])
-    for k in range(2, k_max + 1):
-        c = 2 * k + a + b
-        lead, shift = (c - 1) * c * (c - 2), (c - 1) * (a * a - b * b)
-        back, den = 2 * (k - 1) * (k + b - 1) * c, 2 * (k + a) * (k + a + b) * (c - 2)
-        p1 = rows[k - 1] + [Fraction(0)]
-        p2 = rows[k - 2] + [Fraction(0), Fraction(0)]
-        t_p1 = [Fraction(0)] + rows[k - 1]
-        rows.append([(lead * x + shift * y - back * z) / den for x, y, z in zip(t_p1, p1, p2)])
-    return rows
-
-
-def _multiply(p: list[Fraction], q: list[Fraction]) -> list[Fraction]:
-    out = [Fraction(0)] * (len(p) + len(q) - 1)
-    for i, x in enumerate(p):
-        if x:
-            for j, y in enumerate(q):
-                out[i + j] += x * y
-    return out
 
 
 def levenshtein_polynomial(n: int, s: float, *, exact: bool = False):
@@ -386,17 +361,17 @@ def levenshtein_polynomial(n: int, s: float, *, exact: bool = False):
     n, k, eps = lev.n, lev.k, lev.epsilon
     s_q = Fraction(lev.s)
     a, b = Fraction(n - 3, 2) + 1, Fraction(n - 3, 2) + eps
-    P = _jacobi_power_exact(k - 1, a, b)
+    P = jacobi_power_coefficients(k - 1, a, b)
     kernel, h = [Fraction(0)] * k, Fraction(1)
     for i in range(k):
         if i >= 1:
             h *= (2 * i + a + b - 1) * i * (i + b) / ((2 * i + a + b + 1) * (i + a + b) * (i + a))
-        weight = _exact_value(P[i], s_q) / h
+        weight = polynomial_value(P[i], s_q) / h
         for j, x in enumerate(P[i]):
             kernel[j] += weight * x
-    f = _multiply(_multiply([-s_q, Fraction(1)], kernel), kernel)
+    f = polynomial_product(polynomial_product([-s_q, Fraction(1)], kernel), kernel)
     if eps:
-        f = _multiply([Fraction(1), Fraction(1)], f)
+        f = polynomial_product([Fraction(1), Fraction(1)], f)
     rows = gegenbauer_power_coefficients(n, lev.m)
     coefficients = [Fraction(0)] * (lev.m + 1)
     for d in range(lev.m, -1, -1):  # triangular solve: G_d has degree d
@@ -467,81 +442,6 @@ def _local_maxima(n: int, c: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarr
     return pts, gegenbauer_series(n, c, pts)
 
 
-# Exact-arithmetic helpers: integer polynomials as coefficient lists, lowest degree first.
-
-def _exact_polynomial(n: int, c: list[Fraction]) -> list[Fraction]:
-    """Power-basis coefficients of sum_k c_k G_k^{(n)}, exactly."""
-    rows = gegenbauer_power_coefficients(n, len(c) - 1)
-    p = [Fraction(0)] * len(c)
-    for k, ck in enumerate(c):
-        if ck:
-            for i, a in enumerate(rows[k]):
-                p[i] += ck * a
-    return p
-
-
-def _primitive_integer(p: list[Fraction]) -> list[int]:
-    den = 1
-    for x in p:
-        den = den * x.denominator // math.gcd(den, x.denominator)
-    q = [int(x * den) for x in p]
-    g = 0
-    for x in q:
-        g = math.gcd(g, x)
-    q = [x // g for x in q] if g else q
-    while q and q[-1] == 0:
-        q.pop()
-    return q
-
-
-def _negated_remainder(a: list[int], b: list[int]) -> list[int]:
-    """-(|lc b|^e a mod b), primitive: the next Sturm polynomial up to a positive factor."""
-    a = list(a)
-    db, lb = len(b) - 1, b[-1]
-    sign, mult = (1 if lb > 0 else -1), abs(lb)
-    while a and len(a) - 1 >= db:
-        la, shift = a[-1], len(a) - 1 - db
-        a = [mult * x for x in a]
-        for i, bi in enumerate(b):
-            a[shift + i] -= sign * la * bi
-        a.pop()
-        while a and a[-1] == 0:
-            a.pop()
-    g = 0
-    for x in a:
-        g = math.gcd(g, x)
-    return [-(x // g) for x in a] if a else []
-
-
-def _sign_at(p: list[int], x: Fraction) -> int:
-    """Sign of p(x) for rational x = u/v, via the integer sum_i p_i u^i v^(deg - i)."""
-    u, v, d = x.numerator, x.denominator, len(p) - 1
-    total = sum(c * u**i * v ** (d - i) for i, c in enumerate(p))
-    return (total > 0) - (total < 0)
-
-
-def _no_root_and_negative(p: list[int], a: Fraction, b: Fraction) -> bool:
-    """True iff p < 0 on [a, b] (exact): p(a) < 0 and, by Sturm's theorem, no root in (a, b]."""
-    if not p:
-        return False
-    if _sign_at(p, a) >= 0:
-        return False
-    if len(p) == 1 or a == b:
-        return True
-    seq = [p, [i * x for i, x in enumerate(p)][1:]]
-    while len(seq[-1]) > 1:
-        r = _negated_remainder(seq[-2], seq[-1])
-        if not r:
-            break
-        seq.append(r)
-
-    def changes(x):
-        signs = [sg for sg in (_sign_at(q, x) for q in seq) if sg]
-        return sum(1 for u, w in zip(signs, signs[1:]) if u != w)
-
-    return changes(a) - changes(b) == 0
-
-
 def _certify(n: int, s: float, coefficients) -> tuple[float, Fraction, np.ndarray]:
     """Prove an upper bound on A(n, s) from f = sum c_k G_k: (value, excursion delta, coefficients as floats).
 
@@ -563,9 +463,9 @@ def _certify(n: int, s: float, coefficients) -> tuple[float, Fraction, np.ndarra
     q = [q[0]] + [max(x, Fraction(0)) for x in q[1:]]
     q = [x / q[0] for x in q]
     c = np.array([float(x) for x in q])
-    exact = _exact_polynomial(n, q)
+    exact = gegenbauer_series_power_coefficients(n, q)
     pts, _ = _local_maxima(n, c, s)
-    guess = max([Fraction(0)] + [_exact_value(exact, Fraction(float(t))) for t in pts])
+    guess = max([Fraction(0)] + [polynomial_value(exact, Fraction(float(t))) for t in pts])
     scale = float(np.max(np.abs(c) @ np.abs(gegenbauer(n, len(c) - 1, pts))))
     slack = Fraction(1e-9) * guess + Fraction(1e-6 * np.finfo(np.float64).eps * scale)
     total = sum(q, Fraction(0))
@@ -576,7 +476,7 @@ def _certify(n: int, s: float, coefficients) -> tuple[float, Fraction, np.ndarra
             break
         g = list(exact)
         g[0] -= delta
-        if _no_root_and_negative(_primitive_integer(g), lo, hi):
+        if is_negative_on(g, lo, hi):
             return _round_up((total - delta) / (1 - delta)), delta, c
         slack *= 16
     return math.inf, Fraction(0), c
@@ -870,12 +770,13 @@ def csw_rate(theta: float) -> float:
     return -math.log2(math.sin(theta))
 
 
-# --------------------------------------------------------------------------- necessary dimension
+# ------------------------------------------------------------------------ dimension of a code
 
 
 @dataclass(frozen=True)
-class NecessaryDimension:
-    """How small the dimension of a code of N points with maximal inner product s can be.
+class CodeDimensionBounds:
+    """How small the dimension of a code of N points with maximal inner product s can be, bracketed:
+    ``dimension`` <= the smallest possible dimension <= ``construction_dimension``.
 
     Attributes:
       N, s: the request.
@@ -916,9 +817,13 @@ def _allows(bound: Bound, N: int) -> bool:
     return bound.log_value >= math.log(N) + math.log1p(-1e-9)
 
 
-def necessary_dimension(N: int, s: float, *, n_max: int = 100_000, use_lp: bool = True) -> NecessaryDimension:
-    """Smallest dimension allowed by the upper bounds for N points at maximal inner product s, and the
-    smallest dimension in which a construction of the package achieves it.
+def code_dimension_bounds(N: int, s: float, *, n_max: int = 100_000, use_lp: bool = True) -> CodeDimensionBounds:
+    """Bounds on the dimension of a code of N points at maximal inner product s: the smallest dimension
+    allowed by the upper bounds on A(n, s) (a lower bound), and the smallest dimension in which a
+    construction of the package achieves N points (an upper bound).
+
+    (Called ``bounds.necessary_dimension`` before; that name now belongs only to
+    :func:`constellations.dimension.necessary_dimension`, the report for (m, b_rel)-constellations.)
 
     Upper side: scan n = 1, 2, ... with the cheap bounds (exact, Levenshtein, volume, Rankin) to the
     first n they allow, then let the certified LP rule out further n (it is tighter). A(n, s) is
@@ -955,7 +860,7 @@ def necessary_dimension(N: int, s: float, *, n_max: int = 100_000, use_lp: bool 
                 continue
         break
     construction = best_construction(N, s, n_max=n_max)
-    return NecessaryDimension(
+    return CodeDimensionBounds(
         N=N, s=s, dimension=n, ruled_out_by=None if previous is None else previous.name,
         construction_dimension=None if construction is None else construction[0],
         construction=None if construction is None else construction[1],

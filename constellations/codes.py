@@ -36,6 +36,7 @@ import numpy as np
 from scipy.linalg import null_space
 
 from ._validation import as_unit_rows, check_int, check_matrix, check_scalar
+from .geometry import iter_inner_product_blocks
 
 #: Largest number of points a construction will build (2^21 rows of float64 is 16 MiB per column).
 MAX_POINTS = 2**21
@@ -366,8 +367,9 @@ def max_inner_product(C, *, tile_rows: int | None = None) -> float:
     """s(C) = max_{i < j} <C_i, C_j> for unit rows C (N >= 2), in tiles: never the full Gram matrix.
 
     The Gram matrix is symmetric, so only tiles on or right of the diagonal are formed
-    (C[I] @ C[J].T for row block I and column blocks J >= I, the lower triangle of the diagonal
-    tile masked): half the multiply-adds of C @ C.T, memory O(tile) (``TILE_BYTES``). float64
+    (:func:`constellations.geometry.iter_inner_product_blocks` with ``upper=True``: C[I] @ C[J].T for
+    row block I and column blocks J >= I, the lower triangle of the diagonal tile masked): half the
+    multiply-adds of C @ C.T, memory O(tile) (``TILE_BYTES``). float64
     throughout; each inner product is a BLAS dot of length n, accurate to about n * 1e-16, enough
     to confirm values such as 1/2 or 1/3 to 1e-14.
 
@@ -377,21 +379,16 @@ def max_inner_product(C, *, tile_rows: int | None = None) -> float:
     """
     check_matrix(C, "C", min_rows=2)
     C = np.ascontiguousarray(as_unit_rows(C, "C"))
-    N = len(C)
-    if tile_rows is None:
-        tile_rows = max(64, int(math.sqrt(TILE_BYTES / 32)))  # tiles of b x 4b float64
-    b = check_int(tile_rows, "tile_rows", low=1)
-    cols = 4 * b
-    lower = np.tril(np.ones((b, b), dtype=bool))
+    b = None if tile_rows is None else check_int(tile_rows, "tile_rows", low=1)
     best = -math.inf
-    for i0 in range(0, N, b):
-        rows = C[i0:i0 + b]
-        r = len(rows)
-        for j0 in range(i0, N, cols):
-            S = rows @ C[j0:j0 + cols].T
-            if j0 == i0:
-                S[:, :r][lower[:r, :r]] = -np.inf  # j <= i: the diagonal and pairs counted elsewhere
-            best = max(best, float(S.max()))
+    lower = None
+    for i0, j0, S in iter_inner_product_blocks(C, C, block_bytes=TILE_BYTES, rows=b, upper=True):
+        if j0 == i0:
+            r = S.shape[0]
+            if lower is None or len(lower) < r:
+                lower = np.tril(np.ones((r, r), dtype=bool))
+            S[:, :r][lower[:r, :r]] = -np.inf  # j <= i: the diagonal and pairs counted elsewhere
+        best = max(best, float(S.max()))
     return best
 
 

@@ -18,26 +18,52 @@ from typing import Iterator
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_unit_rows, check_margin, check_pair, check_scalar, check_threshold, validated_pair
+from ._validation import as_unit_rows, check_int, check_margin, check_pair, check_scalar, check_threshold, validated_pair
 
 #: Bytes of float64 inner products held at once by the blocked computations.
 BLOCK_BYTES = 64 * 2**20
 
 
-def _rows_per_block(n_cols: int, block_bytes: int = BLOCK_BYTES) -> int:
+def rows_per_block(n_cols: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """Rows of float64 inner products with ``n_cols`` columns that fit in ``block_bytes`` (at least 1)."""
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     return max(1, block_bytes // (8 * max(n_cols, 1)))
 
 
-def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int = BLOCK_BYTES
-                              ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (start, U[start:stop] @ V.T) over row blocks of at most ``block_bytes`` bytes each.
+def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int = BLOCK_BYTES,
+                              rows: int | None = None, cols: int | None = None, upper: bool = False
+                              ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (i, j, S) with S = U[i:i + rows] @ V[j:j + cols].T: the package's one blocked inner product.
 
-    Inputs are taken as they are (already validated float64 arrays); this is the building block
-    of every blocked statistic in the package.
+    The tiles cover U V^T (row blocks in order, columns in order within a row block) and the whole
+    matrix is never formed. Every blocked computation uses this: the statistics of this module,
+    :mod:`constellations.analysis` and :func:`constellations.codes.max_inner_product`.
+
+    * Default: row blocks, each tile spans all columns (j = 0, cols = len(V)) and
+      rows = :func:`rows_per_block` (len(V), block_bytes), so a tile holds at most ``block_bytes``.
+    * ``upper=True`` (U and V the same rows: a Gram matrix, symmetric): only the tiles on and right
+      of the diagonal, j = i, i + cols, ...; the tile at j = i holds the block's own diagonal square
+      (the caller masks its lower triangle). Tiles are rows x 4 rows with
+      rows = max(64, sqrt(block_bytes / 32)) (b x 4b float64 = block_bytes): square-ish tiles keep
+      the traffic of reading the (N, n) inputs low when N is large (a code of 196,560 points).
+
+    Args:
+      U, V: float64 arrays taken as they are (validate them first).
+      block_bytes: memory of one tile of inner products.
+      rows, cols: tile shape, overriding the defaults above (>= 1).
     """
-    rows = _rows_per_block(len(V), block_bytes)
-    for start in range(0, len(U), rows):
-        yield start, U[start:start + rows] @ V.T
+    rows = None if rows is None else check_int(rows, "rows", low=1)
+    cols = None if cols is None else check_int(cols, "cols", low=1)
+    n_cols = len(V)
+    if upper:
+        rows = max(64, int(np.sqrt(block_bytes / 32))) if rows is None else rows
+        cols = 4 * rows if cols is None else cols
+    else:
+        cols = max(n_cols, 1) if cols is None else cols
+        rows = rows_per_block(cols, block_bytes) if rows is None else rows
+    for i in range(0, len(U), rows):
+        for j in range(i if upper else 0, n_cols, cols):
+            yield i, j, U[i:i + rows] @ V[j:j + cols].T
 
 
 def inner_products(U, V, *, normalize: bool = False) -> np.ndarray:
@@ -82,7 +108,7 @@ class ConstellationStats:
 
 def _max_negative(U: np.ndarray, V: np.ndarray, block_bytes: int = BLOCK_BYTES) -> tuple[float, tuple[int, int]]:
     best, where = -np.inf, (0, 1)
-    for start, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
+    for start, _, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
         rows = np.arange(S.shape[0])
         S[rows, start + rows] = -np.inf  # the positives are not negatives
         flat = int(np.argmax(S))
@@ -186,7 +212,7 @@ def retrieval(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) 
     n = len(U)
     row_best = np.empty(n)
     col_best = np.full(n, -np.inf)
-    for start, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
+    for start, _, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
         rows = np.arange(S.shape[0])
         S[rows, start + rows] = -np.inf
         row_best[start:start + len(rows)] = S.max(axis=1)

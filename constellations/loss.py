@@ -11,9 +11,16 @@ labels z_ii = +1, z_ij = -1 (i != j):
 The paper (Bangachev et al.) writes logits as t * s_ij - b, so its b is our -b. The relative bias
 b_rel = -b / t is the cosine-similarity threshold of the pairwise classifier.
 
-Reductions are always explicit: ``"sum"`` over all N^2 pairs (the paper's theorems),
-``"per_example"`` = sum / N (SigLIP, big_vision), ``"mean"`` = sum / N^2 (the paper's experiment
-code), ``"none"`` = the (N, N) matrix of per-pair terms.
+Reductions mean the same in every loss of this module (sigmoid, relative-bias, k-modality,
+softmax, triplet and the from-logits forms), for a batch of N pairs:
+
+    "sum"          = sum of all the loss's terms                (the paper's theorems)
+    "per_example"  = sum / N                                    (SigLIP's and CLIP's normalization)
+    "mean"         = sum / N^2                                  (the paper's experiment code)
+    "none"         = the terms themselves, unreduced
+
+so sum == N * per_example == N^2 * mean for every loss. The terms are the (N, N) per-pair terms for
+the sigmoid and triplet losses and the N per-example terms for the softmax loss.
 
 Every term is evaluated as softplus(-z * logit), which is exact and finite for |logit| in the
 thousands (no log(sigmoid(x)) underflow, no exp overflow), in float32 and float64 alike.
@@ -41,7 +48,8 @@ GRAPHS = ("complete", "star")
 # Pure cores (jittable, no value checks).
 
 
-def _normalize_rows(x):
+def normalize_rows(x):
+    """x / |x| along the last axis: rows scaled to unit norm (jittable, differentiable, no checks)."""
     return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
 
 
@@ -58,6 +66,7 @@ def pairwise_labels(n_rows: int, n_cols: int | None = None, *, positives_on_diag
 
 
 def _reduce(terms, reduction: str, n: int):
+    """The module's reductions of a loss's terms for a batch of n examples: sum, sum / n, sum / n^2."""
     if reduction == "none":
         return terms
     total = jnp.sum(terms)
@@ -66,7 +75,7 @@ def _reduce(terms, reduction: str, n: int):
     if reduction == "per_example":
         return total / n
     if reduction == "mean":
-        return total / terms.size
+        return total / (n * n)
     raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
 
 
@@ -133,19 +142,20 @@ def epsilon_sigmoid_terms(logits):
 
 
 def sigmoid_loss_from_logits(logits, *, positives_on_diagonal: bool = True, reduction: str = "sum"):
-    """Sigmoid loss of a logit matrix (see :func:`sigmoid_terms_from_logits`), reduced as asked.
+    """Sigmoid loss of a (rows, cols) logit matrix (see :func:`sigmoid_terms_from_logits`), reduced as asked.
 
-    "per_example" divides by the number of rows (SigLIP's 1/|B|), "mean" by rows * cols.
+    With N = rows (the examples whose rows these are): "sum" = sum_ij softplus(-z_ij logit_ij),
+    "per_example" = sum / N (SigLIP's 1/|B|), "mean" = sum / N^2, "none" = the (rows, cols) terms.
     """
     _check_reduction(reduction)
     terms = sigmoid_terms_from_logits(logits, positives_on_diagonal=positives_on_diagonal)
-    return _reduce(terms, reduction, logits.shape[0])
+    return _reduce(terms, reduction, logits.shape[-2])
 
 
 @partial(jax.jit, static_argnames=("reduction", "normalize"))
 def _sigmoid_loss_core(U, V, t, b, reduction="sum", normalize=False):
     if normalize:
-        U, V = _normalize_rows(U), _normalize_rows(V)
+        U, V = normalize_rows(U), normalize_rows(V)
     dtype = jnp.result_type(U, V)
     logits = jnp.asarray(t, dtype) * (U @ V.T) + jnp.asarray(b, dtype)
     return _reduce(sigmoid_terms_from_logits(logits), reduction, U.shape[0])
@@ -165,7 +175,7 @@ def _log_softplus(x):
 @partial(jax.jit, static_argnames=("normalize",))
 def _log_sigmoid_loss_core(U, V, t, b, normalize=False):
     if normalize:
-        U, V = _normalize_rows(U), _normalize_rows(V)
+        U, V = normalize_rows(U), normalize_rows(V)
     dtype = jnp.result_type(U, V)
     logits = jnp.asarray(t, dtype) * (U @ V.T) + jnp.asarray(b, dtype)
     z = pairwise_labels(*logits.shape, dtype=dtype)
@@ -208,8 +218,8 @@ def sigmoid_loss(U, V, t, b, *, reduction: str = "sum", normalize: bool = False)
       U, V: (N, d) arrays of unit rows (N >= 2); row i of U is paired with row i of V.
       t: inverse temperature t >= 0 (the value itself, not its log).
       b: bias, in SigLIP's sign convention (logits t * s + b; the paper's b is our -b).
-      reduction: "sum" (default, the theorems), "per_example" (/N, SigLIP), "mean" (/N^2, the
-        paper's experiments) or "none" (the (N, N) matrix of per-pair terms).
+      reduction: "sum" (default, the theorems) = sum_{i,j} of the N^2 terms, "per_example" = sum / N
+        (SigLIP), "mean" = sum / N^2 (the paper's experiments) or "none" (the (N, N) matrix of terms).
       normalize: divide the rows by their norms inside the loss (differentiably) instead of
         requiring unit rows.
 
@@ -245,11 +255,6 @@ def relative_bias_loss(U, V, t, b_rel, *, reduction: str = "sum", normalize: boo
     check_scalar(b_rel, "b_rel (relative bias)")
     t = _as_float(t)
     return _sigmoid_loss_core(_as_float(U), _as_float(V), t, -t * b_rel, reduction=reduction, normalize=normalize)
-
-
-def sigmoid_loss_terms(U, V, t, b, *, normalize: bool = False):
-    """The pairwise matrix form: the (N, N) array of terms -log sigmoid(z_ij (t s_ij + b))."""
-    return sigmoid_loss(U, V, t, b, reduction="none", normalize=normalize)
 
 
 def log_sigmoid_loss(U, V, t, b, *, normalize: bool = False):
@@ -288,7 +293,9 @@ def multimodal_sigmoid_loss(embeddings, t, bias, *, graph="complete", parameteri
     """k-modality sigmoid loss: the pairwise loss summed (or averaged) over the edges of a graph.
 
     L = sum_{(a, c) in E} L(U^(a), U^(c)) with shared t and bias; ``parameterization`` says whether
-    ``bias`` is b ("standard") or b_rel ("relative_bias").
+    ``bias`` is b ("standard") or b_rel ("relative_bias"). ``reduction`` applies to each edge's loss
+    as in :func:`sigmoid_loss` ("sum", "per_example" = sum / N, "mean" = sum / N^2), so with
+    ``edge_reduction="sum"`` the reductions again satisfy sum = N * per_example = N^2 * mean.
 
     Args:
       embeddings: (k, N, d) array, or a sequence of k (N, d) arrays of unit rows (k >= 2).
@@ -323,44 +330,42 @@ def multimodal_sigmoid_loss(embeddings, t, bias, *, graph="complete", parameteri
     return total / len(edges) if edge_reduction == "mean" else total
 
 
-def softmax_loss_from_logits(logits, *, reduction: str = "mean"):
-    """Softmax (CLIP) loss of a square logit matrix with the positives on its diagonal.
+def softmax_loss_from_logits(logits, *, reduction: str = "per_example"):
+    """Softmax (CLIP) loss of a square (N, N) logit matrix with the positives on its diagonal.
 
-    Per example i: (logsumexp_j logit_ij - logit_ii + logsumexp_j logit_ji - logit_ii) / 2.
-    ``reduction``: "mean" (= "per_example", CLIP's), "sum", or "none" -> (N,).
+    Per example i: L_i = (logsumexp_j logit_ij - logit_ii + logsumexp_j logit_ji - logit_ii) / 2.
+    ``reduction``: "per_example" (default, CLIP's) = sum_i L_i / N, "sum" = sum_i L_i,
+    "mean" = sum_i L_i / N^2 (as for every loss of this module), or "none" -> the (N,) L_i.
     """
     _check_reduction(reduction)
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
         raise ValueError(f"the softmax loss needs a square (N, N) logit matrix; got shape {logits.shape}")
     row = jax.nn.logsumexp(logits, axis=1) - jnp.diagonal(logits)
     col = jax.nn.logsumexp(logits, axis=0) - jnp.diagonal(logits)
-    per_example = (row + col) / 2
-    if reduction == "none":
-        return per_example
-    return jnp.sum(per_example) if reduction == "sum" else jnp.mean(per_example)
+    return _reduce((row + col) / 2, reduction, logits.shape[0])
 
 
 @partial(jax.jit, static_argnames=("reduction", "normalize"))
-def _softmax_loss_core(U, V, t, reduction="mean", normalize=False):
+def _softmax_loss_core(U, V, t, reduction="per_example", normalize=False):
     if normalize:
-        U, V = _normalize_rows(U), _normalize_rows(V)
+        U, V = normalize_rows(U), normalize_rows(V)
     logits = jnp.asarray(t, jnp.result_type(U, V)) * (U @ V.T)
     return softmax_loss_from_logits(logits, reduction=reduction)
 
 
-def softmax_loss(U, V, t, *, reduction: str = "mean", normalize: bool = False):
+def softmax_loss(U, V, t, *, reduction: str = "per_example", normalize: bool = False):
     """Softmax contrastive loss (CLIP / InfoNCE) with inverse temperature t.
 
     L_i = ( -log softmax_j(t s_ij)[i] - log softmax_j(t s_ji)[i] ) / 2, the average of the
     U->V (row) and V->U (column) cross-entropies with the matching index as the class.
 
     Args:
-      reduction: "mean" (default, CLIP's) = "per_example" = mean of L_i; "sum"; "none" -> (N,).
+      reduction: "per_example" (default, CLIP's) = sum_i L_i / N; "sum" = sum_i L_i; "mean" =
+        sum_i L_i / N^2 (as for every loss of this module); "none" -> the (N,) L_i.
     """
     _check_reduction(reduction)
     _check_embeddings(U, V, normalize)
     check_scalar(t, "t (inverse temperature)", low=0.0)
-    reduction = "mean" if reduction == "per_example" else reduction
     return _softmax_loss_core(_as_float(U), _as_float(V), t, reduction=reduction, normalize=normalize)
 
 
@@ -376,7 +381,8 @@ def _triplet_loss_core(U, V, alpha, reduction="sum"):
 def triplet_loss(U, V, alpha, *, reduction: str = "sum"):
     """Triplet loss sum_{i != j} max(0, |U_i - V_i|^2 - |U_i - V_j|^2 + alpha) (theory.md, C12).
 
-    reduction "none" returns the (N, N) matrix with zeros on the diagonal; "mean" divides by N^2.
+    "sum" adds the N^2 terms (zero on the diagonal), "per_example" = sum / N, "mean" = sum / N^2;
+    "none" returns the (N, N) matrix of terms.
     """
     _check_reduction(reduction)
     _check_embeddings(U, V, normalize=True)

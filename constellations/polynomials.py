@@ -23,8 +23,11 @@ Conventions (``shared/docs/spherical_codes.md`` section 1). Points lie on S^{n-1
   r_k = binom(n + k - 1, k) - binom(n + k - 3, k - 2); by the addition formula
   integral G_k^2 dsigma = 1 / r_k, so f = sum_k f_k G_k has f_k = r_k * integral f G_k dsigma.
 
-Everything is float64 NumPy, except :func:`gegenbauer_power_coefficients`, which is exact (Fractions)
-and serves the rigorous certificates in :mod:`constellations.bounds`.
+Everything is float64 NumPy, except the exact part (``fractions.Fraction``), which serves the
+rigorous certificates of :mod:`constellations.bounds` and is the package's one home for exact
+polynomial arithmetic: :func:`gegenbauer_power_coefficients`, :func:`jacobi_power_coefficients`,
+:func:`gegenbauer_series_power_coefficients`, :func:`polynomial_value`, :func:`polynomial_product`
+and the Sturm-sequence test :func:`is_negative_on`.
 """
 
 from __future__ import annotations
@@ -274,3 +277,133 @@ def gegenbauer_power_coefficients(n: int, k_max: int) -> list[list[Fraction]]:
     n = _check_n(n)
     k_max = check_int(k_max, "k_max", low=0)
     return [list(row) for row in _gegenbauer_power_rows(n, k_max)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact arithmetic on polynomials in the power basis: lists of Fractions (or ints), lowest degree
+# first. The certificates of :mod:`constellations.bounds` are built and checked with these.
+
+
+def jacobi_power_coefficients(k_max: int, a, b) -> list[list[Fraction]]:
+    """Exact power-basis coefficients of p_i = P_i^{(a,b)} / P_i^{(a,b)}(1), i = 0..k_max.
+
+    The recursion of :func:`jacobi_normalized` in rational arithmetic; ``a`` and ``b`` are taken as
+    exact rationals (pass ``Fraction``s, e.g. Fraction(n - 3, 2) + 1). Row i lists the i + 1
+    coefficients of p_i.
+    """
+    k_max = check_int(k_max, "k_max", low=0)
+    a, b = Fraction(a), Fraction(b)
+    _check_parameters(a, b)
+    rows = [[Fraction(1)]]
+    if k_max >= 1:
+        slope = (a + b + 2) / (2 * (a + 1))
+        rows.append([1 - slope, slope])
+    for k in range(2, k_max + 1):
+        c = 2 * k + a + b
+        lead, shift = (c - 1) * c * (c - 2), (c - 1) * (a * a - b * b)
+        back, den = 2 * (k - 1) * (k + b - 1) * c, 2 * (k + a) * (k + a + b) * (c - 2)
+        p1 = rows[k - 1] + [Fraction(0)]
+        p2 = rows[k - 2] + [Fraction(0), Fraction(0)]
+        t_p1 = [Fraction(0)] + rows[k - 1]
+        rows.append([(lead * x + shift * y - back * z) / den for x, y, z in zip(t_p1, p1, p2)])
+    return rows
+
+
+def gegenbauer_series_power_coefficients(n: int, coefficients) -> list[Fraction]:
+    """Exact power-basis coefficients of f = sum_k f_k G_k^{(n)} for exact coefficients f_0..f_D."""
+    c = [Fraction(x) for x in coefficients]
+    rows = gegenbauer_power_coefficients(n, len(c) - 1)
+    p = [Fraction(0)] * len(c)
+    for k, ck in enumerate(c):
+        if ck:
+            for i, a in enumerate(rows[k]):
+                p[i] += ck * a
+    return p
+
+
+def polynomial_value(p, x: Fraction) -> Fraction:
+    """p(x) = sum_i p_i x^i exactly (Horner), for rational coefficients and a rational point."""
+    total = Fraction(0)
+    for coefficient in reversed(p):
+        total = total * x + coefficient
+    return total
+
+
+def polynomial_product(p, q) -> list[Fraction]:
+    """The coefficients of p * q (exact)."""
+    out = [Fraction(0)] * (len(p) + len(q) - 1)
+    for i, x in enumerate(p):
+        if x:
+            for j, y in enumerate(q):
+                out[i + j] += x * y
+    return out
+
+
+def _primitive_integer(p) -> list[int]:
+    """The integer polynomial with coprime coefficients that is a positive multiple of p (trailing zeros dropped)."""
+    den = 1
+    for x in p:
+        x = Fraction(x)
+        den = den * x.denominator // math.gcd(den, x.denominator)
+    q = [int(Fraction(x) * den) for x in p]
+    g = 0
+    for x in q:
+        g = math.gcd(g, x)
+    q = [x // g for x in q] if g else q
+    while q and q[-1] == 0:
+        q.pop()
+    return q
+
+
+def _negated_remainder(a: list[int], b: list[int]) -> list[int]:
+    """-(|lc b|^e a mod b), primitive: the next Sturm polynomial up to a positive factor."""
+    a = list(a)
+    db, lb = len(b) - 1, b[-1]
+    sign, mult = (1 if lb > 0 else -1), abs(lb)
+    while a and len(a) - 1 >= db:
+        la, shift = a[-1], len(a) - 1 - db
+        a = [mult * x for x in a]
+        for i, bi in enumerate(b):
+            a[shift + i] -= sign * la * bi
+        a.pop()
+        while a and a[-1] == 0:
+            a.pop()
+    g = 0
+    for x in a:
+        g = math.gcd(g, x)
+    return [-(x // g) for x in a] if a else []
+
+
+def _sign_at(p: list[int], x: Fraction) -> int:
+    """Sign of p(x) for rational x = u/v, via the integer sum_i p_i u^i v^(deg - i)."""
+    u, v, d = x.numerator, x.denominator, len(p) - 1
+    total = sum(c * u**i * v ** (d - i) for i, c in enumerate(p))
+    return (total > 0) - (total < 0)
+
+
+def is_negative_on(p, a: Fraction, b: Fraction) -> bool:
+    """True iff p(t) < 0 for every t in [a, b], decided exactly (no rounding anywhere).
+
+    p has rational coefficients (lowest degree first); it is made a primitive integer polynomial,
+    then p(a) < 0 is checked and Sturm's theorem counts its roots in (a, b] (none allowed).
+    """
+    p = _primitive_integer(p)
+    a, b = Fraction(a), Fraction(b)
+    if not p:
+        return False
+    if _sign_at(p, a) >= 0:
+        return False
+    if len(p) == 1 or a == b:
+        return True
+    seq = [p, [i * x for i, x in enumerate(p)][1:]]
+    while len(seq[-1]) > 1:
+        r = _negated_remainder(seq[-2], seq[-1])
+        if not r:
+            break
+        seq.append(r)
+
+    def changes(x):
+        signs = [sg for sg in (_sign_at(q, x) for q in seq) if sg]
+        return sum(1 for u, w in zip(signs, signs[1:]) if u != w)
+
+    return changes(a) - changes(b) == 0

@@ -27,7 +27,7 @@ def _reduce(terms, reduction, n):
     if reduction == "none":
         return terms
     total = float(np.sum(terms))
-    return {"sum": total, "per_example": total / n, "mean": total / terms.size}[reduction]
+    return {"sum": total, "per_example": total / n, "mean": total / (n * n)}[reduction]
 
 
 def sigmoid_loss(U, V, t, b, reduction="sum"):
@@ -83,7 +83,7 @@ def multimodal_sigmoid_loss(embeddings, t, bias, edges, parameterization="standa
     return total / len(edges) if edge_reduction == "mean" else total
 
 
-def softmax_loss(U, V, t, reduction="mean"):
+def softmax_loss(U, V, t, reduction="per_example"):
     U, V = np.asarray(U, np.float64), np.asarray(V, np.float64)
     x = t * (U @ V.T)
     n = len(U)
@@ -92,9 +92,7 @@ def softmax_loss(U, V, t, reduction="mean"):
         row = np.logaddexp.reduce(x[i]) - x[i, i]
         col = np.logaddexp.reduce(x[:, i]) - x[i, i]
         per[i] = (row + col) / 2
-    if reduction == "none":
-        return per
-    return float(per.sum()) if reduction == "sum" else float(per.mean())
+    return _reduce(per, reduction, n)
 
 
 def triplet_loss(U, V, alpha, reduction="sum"):

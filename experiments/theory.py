@@ -12,6 +12,7 @@ import constellations as cs
 from pathlib import Path
 
 from constellations import batch, constructions as con, io
+from constellations.search import max_margin_search
 from experiments.lab import Config, Outcome, Timer, quick_arg, save_config
 
 NAME = "theory"
@@ -64,14 +65,14 @@ def _run(config, out: Path):
     record("4-modality simplex (C11)", c11)
     record("double-constant delta=0.8 (C14)", con.double_constant(N, 0.8))
 
-    search = con.max_margin_search(N, d, seed=seed, **search_kw)
+    search = max_margin_search(N, d, seed=seed, **search_kw)
     metrics["search free b_rel"] = {"margin": search.margin, "relative_bias": search.relative_bias,
                                     "full_gap": 2 * search.margin, "restart_margins": search.margins}
     points.append((search.margin, search.relative_bias))
     labels.append("max-margin search")
     frozen_rows = []
     for br in frozen:
-        s = con.max_margin_search(N, d, b_rel=br, seed=seed, **search_kw)
+        s = max_margin_search(N, d, b_rel=br, seed=seed, **search_kw)
         metrics[f"search frozen b_rel={br}"] = {"frozen_margin": s.frozen_margin, "margin": s.margin,
                                                  "relative_bias": s.relative_bias}
         checks[f"theory: search at frozen b_rel = {br} is a constellation at its margin"] = (

@@ -1,88 +1,8 @@
-"""Tests of constellations.dimension: the impossible region (C7) and the size exponents (C6, C8)."""
+"""Tests of constellations.dimension: the report on how many dimensions N pairs need (C6-C8, codes, search)."""
 
-import numpy as np
 import pytest
-from hypothesis import given, strategies as st
 
 from constellations import dimension
-from strategies import embedding_pairs
-
-import constellations as cs
-
-
-def c7_mean_inequality_holds(U, V):
-    """C7's key step: (1/N^2) sum_{i!=j} s_ij >= ((N-2)/(2N^2)) sum_i s_ii - 1/2."""
-    S = U @ V.T
-    n = len(U)
-    off = S.sum() - np.trace(S)
-    return off / n**2 >= (n - 2) / (2 * n**2) * np.trace(S) - 0.5 - 1e-12
-
-
-@given(embedding_pairs(max_n=60))
-def test_C7_every_configuration_is_outside_the_impossible_region(pair):
-    """C7 (Thm 3.4): for any (U, V), with m, b_rel from the MEANS (mean s_ii >= m + b_rel,
-    mean_{i!=j} s_ij <= b_rel - m), m + b_rel <= 1 and (3 - 4/N) m <= 1 + b_rel; in particular at (m*, b*_rel)."""
-    U, V = pair
-    n = len(U)
-    assert c7_mean_inequality_holds(U, V)
-    S = U @ V.T
-    mean_pos = np.trace(S) / n
-    mean_neg = (S.sum() - np.trace(S)) / (n * (n - 1))
-    m_mean, b_mean = (mean_pos - mean_neg) / 2, (mean_pos + mean_neg) / 2
-    tol = 1e-12
-    assert m_mean + b_mean <= 1 + tol
-    assert (3 - 4 / n) * m_mean <= 1 + b_mean + tol
-    m, b = cs.margin_and_relative_bias(U, V)
-    if m >= 0:
-        assert dimension.impossible_region(min(m, 1.0), b, n).feasible
-
-
-@pytest.mark.parametrize("n", [2, 3, 5, 10, 50])
-def test_C7_is_tight_at_the_simplex(n):
-    """C7: the regular simplex of N points reaches m = 1/(2 - 2/N), b_rel = 1 - m: both inequalities are equalities."""
-    from constellations.constructions import regular_simplex
-
-    X = regular_simplex(n)
-    m, b = cs.margin_and_relative_bias(X, X)
-    assert m == pytest.approx(1 / (2 - 2 / n), abs=1e-12)
-    assert m + b == pytest.approx(1, abs=1e-12)
-    assert (3 - 4 / n) * m == pytest.approx(1 + b, abs=1e-12)
-    assert dimension.impossible_region(m, b, n).feasible
-    if n > 2:  # at N = 2 the simplex is antipodal, m = 1, the end of the margin's domain
-        assert not dimension.impossible_region(m + 1e-6, b, n).feasible
-
-
-def test_C7_names_the_violated_inequality():
-    r = dimension.impossible_region(0.3, 0.8)
-    assert not r.feasible and "m + b_rel <= 1" in r.violated[0]
-    r = dimension.impossible_region(0.45, 0.2, 100)
-    assert not r.feasible and "(3 - 4/N) m" in r.violated[0]
-    with pytest.raises(ValueError, match="C7"):
-        dimension.require_feasible(0.45, 0.2, 100)
-    with pytest.raises(ValueError, match="relative bias"):
-        dimension.impossible_region(0.1, 1.5)
-
-
-@given(st.floats(1e-3, 0.49), st.floats(-0.95, 0.99))
-def test_C6_below_C8(m, b):
-    """C6 <= C8 (Thm 3.3 vs Thm 3.5): the achievable exponent never exceeds the upper bound, inside both ranges."""
-    if not (m + b < 1 and 3 * m < 1 + b):
-        with pytest.raises(ValueError, match="C6"):
-            dimension.asymptotic_lower_size_exponent(m, b)
-        return
-    lo = dimension.asymptotic_lower_size_exponent(m, b)
-    hi = dimension.asymptotic_upper_size_exponent(m, b)
-    assert 0 < lo <= hi + 1e-12
-
-
-def test_exponents_on_the_code_line_match_shannon_wyner():
-    """On m + b_rel = 1 (codes with alpha = 1 - 2m), C6 is -(1/2) ln(1 - alpha^2) and C8 is (1/2) ln(1/(2m))."""
-    m = 0.2
-    alpha = 1 - 2 * m
-    assert dimension.c6_code_inner_product(m - 1e-15, 1 - m) == pytest.approx(alpha, abs=1e-12)
-    assert dimension.asymptotic_upper_size_exponent(m, 1 - m) == pytest.approx(0.5 * np.log(1 / (2 * m)))
-    est = dimension.asymptotic_dimension_estimates(10**6, 0.1, 0.5)
-    assert est["asymptotic"] and est["necessary_C8"] <= est["sufficient_C6"]
 
 
 def test_necessary_dimension_on_the_code_line_is_the_kissing_problem():

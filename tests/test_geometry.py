@@ -166,3 +166,23 @@ def test_linear_separability_both_ways(method):
     s = cs.linear_separability(X, X, method=method, max_epochs=50)
     assert not s.separable
     assert s.certified == (method == "lp")
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 9), st.integers(1, 9), st.booleans())
+def test_inner_product_blocks_cover_the_matrix(n_u, n_v, rows, cols, upper):
+    """The one blocked inner product: its tiles are U V^T's own entries, each once; upper=True (a Gram
+    matrix) gives every entry on or right of the diagonal."""
+    rng = np.random.default_rng(n_u * 100 + n_v)
+    U = random_unit(rng, n_u, 3)
+    V = U if upper else random_unit(rng, n_v, 3)
+    full, seen = U @ V.T, np.zeros((len(U), len(V)), dtype=int)
+    for i, j, S in geometry.iter_inner_product_blocks(U, V, rows=rows, cols=cols, upper=upper):
+        np.testing.assert_allclose(S, full[i:i + S.shape[0], j:j + S.shape[1]], rtol=0, atol=1e-15)
+        seen[i:i + S.shape[0], j:j + S.shape[1]] += 1
+    want = np.triu(np.ones_like(seen)) if upper else np.ones_like(seen)
+    assert np.all(seen[want == 1] == 1) and (not upper or np.all(seen[np.tril(np.ones_like(seen), -1) == 1] <= 1))
+    blocks = list(geometry.iter_inner_product_blocks(U, V, block_bytes=8 * len(V) * 2))
+    assert all(j == 0 and S.shape == (min(2, len(U) - i), len(V)) for i, j, S in blocks)
+    assert geometry.rows_per_block(len(V), 8 * len(V) * 2) == 2
+    with pytest.raises(ValueError, match="rows"):
+        next(geometry.iter_inner_product_blocks(U, V, rows=0))

@@ -97,7 +97,7 @@ def test_matrix_form_sums_to_the_loss_and_from_logits_agrees():
     """The pairwise matrix form sums to the reduced loss; the logits entry point gives the same."""
     rng = np.random.default_rng(3)
     U, V = random_unit(rng, 9, 4), random_unit(rng, 9, 4)
-    M = np.asarray(loss.sigmoid_loss_terms(U, V, 7.0, -2.0))
+    M = np.asarray(loss.sigmoid_loss(U, V, 7.0, -2.0, reduction="none"))
     assert M.shape == (9, 9)
     np.testing.assert_allclose(M.sum(), float(loss.sigmoid_loss(U, V, 7.0, -2.0)), rtol=1e-13)
     logits = 7.0 * U @ V.T - 2.0
@@ -146,7 +146,7 @@ def test_multimodal_with_two_modalities_is_the_pairwise_loss():
     np.testing.assert_allclose(float(loss.multimodal_sigmoid_loss([U, V], 4.0, -1.0)), float(loss.sigmoid_loss(U, V, 4.0, -1.0)), rtol=1e-14)
 
 
-@given(embedding_pairs(max_n=20), st.floats(0, 100), st.sampled_from(["sum", "mean", "none"]))
+@given(embedding_pairs(max_n=20), st.floats(0, 100), st.sampled_from(["sum", "per_example", "mean", "none"]))
 def test_softmax_loss_matches_reference(pair, t, reduction):
     """CLIP/InfoNCE: the mean of row- and column-wise cross-entropies of t s, JAX == NumPy."""
     U, V = pair
@@ -190,7 +190,7 @@ def test_softmax_loss_from_logits_is_the_softmax_loss():
     for reduction in ("mean", "per_example", "sum", "none"):
         np.testing.assert_allclose(loss.softmax_loss_from_logits(jnp.asarray(logits), reduction=reduction),
                                    loss.softmax_loss(U, V, 6.0, reduction=reduction), rtol=1e-12)
-    np.testing.assert_allclose(loss.softmax_loss_from_logits(jnp.asarray(logits)), ref.softmax_loss(U, V, 6.0, "mean"),
+    np.testing.assert_allclose(loss.softmax_loss_from_logits(jnp.asarray(logits)), ref.softmax_loss(U, V, 6.0, "per_example"),
                                rtol=1e-12)
     with pytest.raises(ValueError, match="square"):
         loss.softmax_loss_from_logits(jnp.zeros((3, 4)))
@@ -214,3 +214,31 @@ def test_both_gradient_strategies_give_the_same_terms_and_gradients(positives_on
             l, positives_on_diagonal=positives_on_diagonal, store_sigmoid=store))))(logits)
 
     np.testing.assert_allclose(grad(False), grad(True), rtol=1e-12, atol=1e-300)
+
+
+def test_reductions_mean_the_same_in_every_loss():
+    """Every loss of constellations.loss: sum == N * per_example == N^2 * mean (module docstring)."""
+    rng = np.random.default_rng(11)
+    N = 7
+    U, V, W = (random_unit(rng, N, 4) for _ in range(3))
+    logits = jnp.asarray(5.0 * U @ V.T - 1.0)
+    losses = {
+        "sigmoid": lambda r: loss.sigmoid_loss(U, V, 5.0, -1.0, reduction=r),
+        "relative_bias": lambda r: loss.relative_bias_loss(U, V, 5.0, 0.2, reduction=r),
+        "k-modality": lambda r: loss.multimodal_sigmoid_loss([U, V, W], 5.0, -1.0, reduction=r),
+        "softmax": lambda r: loss.softmax_loss(U, V, 5.0, reduction=r),
+        "triplet": lambda r: loss.triplet_loss(U, V, 0.5, reduction=r),
+        "sigmoid from logits": lambda r: loss.sigmoid_loss_from_logits(logits, reduction=r),
+        "softmax from logits": lambda r: loss.softmax_loss_from_logits(logits, reduction=r),
+    }
+    for name, f in losses.items():
+        total, per_example, mean = (float(f(r)) for r in ("sum", "per_example", "mean"))
+        assert total > 0, name
+        np.testing.assert_allclose(N * per_example, total, rtol=1e-13, err_msg=name)
+        np.testing.assert_allclose(N * N * mean, total, rtol=1e-13, err_msg=name)
+        for r in ("sum", "per_example", "mean"):  # the NumPy references reduce the same way
+            if name in ("sigmoid", "softmax", "triplet"):
+                want = {"sigmoid": lambda: ref.sigmoid_loss(U, V, 5.0, -1.0, r),
+                        "softmax": lambda: ref.softmax_loss(U, V, 5.0, r),
+                        "triplet": lambda: ref.triplet_loss(U, V, 0.5, r)}[name]()
+                np.testing.assert_allclose(float(f(r)), want, rtol=1e-12, err_msg=f"{name} {r}")

@@ -7,7 +7,7 @@ from scipy.optimize import minimize
 
 import constellations as cs
 from constellations import modality_gap as mg
-from constellations.constructions import max_margin_search
+from constellations.search import max_margin_search
 from strategies import random_unit
 
 

@@ -154,3 +154,28 @@ def test_gegenbauer_coefficients_roundtrip():
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_sturm_test_is_exact():
+    """is_negative_on decides the sign exactly: -(t - 3/10)^2 - eps < 0 on [-1, 1/2]; +eps makes it fail."""
+    square = [Fraction(-9, 100), Fraction(3, 5), Fraction(-1)]
+    assert P.is_negative_on([square[0] - Fraction(1, 10**30)] + square[1:], Fraction(-1), Fraction(1, 2))
+    assert not P.is_negative_on([square[0] + Fraction(1, 10**30)] + square[1:], Fraction(-1), Fraction(1, 2))
+
+
+@pytest.mark.parametrize("a,b", [(Fraction(1, 2), Fraction(-1, 2)), (Fraction(3), Fraction(2)), (Fraction(5, 2), Fraction(7, 2))])
+def test_exact_jacobi_coefficients_match_the_float_recursion(a, b):
+    """The exact power-basis Jacobi polynomials evaluate (with polynomial_value) to jacobi_normalized."""
+    rows = P.jacobi_power_coefficients(6, a, b)
+    t = np.linspace(-1, 1, 7)
+    exact = np.array([[float(P.polynomial_value(row, Fraction(x))) for x in t] for row in rows])
+    np.testing.assert_allclose(exact, P.jacobi_normalized(6, float(a), float(b), t), rtol=1e-12, atol=1e-12)
+
+
+def test_exact_series_and_product():
+    """sum_k f_k G_k in the power basis matches gegenbauer_series; polynomial_product multiplies."""
+    f = [Fraction(1), Fraction(1, 3), Fraction(0), Fraction(2, 7)]
+    p = P.gegenbauer_series_power_coefficients(5, f)
+    for x in (-0.75, 0.0, 0.5):
+        assert float(P.polynomial_value(p, Fraction(x))) == pytest.approx(float(P.gegenbauer_series(5, [float(c) for c in f], x)), rel=1e-14)
+    assert P.polynomial_product([Fraction(1), Fraction(1)], [Fraction(-1), Fraction(1)]) == [-1, 0, 1]

@@ -15,7 +15,7 @@ def pair_fns():
     return {
         "sigmoid_loss": lambda U, V: cs.sigmoid_loss(U, V, 10.0, -10.0),
         "relative_bias_loss": lambda U, V: cs.relative_bias_loss(U, V, 10.0, 0.5),
-        "sigmoid_loss_terms": lambda U, V: cs.sigmoid_loss_terms(U, V, 10.0, -10.0),
+        "sigmoid_loss (terms)": lambda U, V: cs.sigmoid_loss(U, V, 10.0, -10.0, reduction="none"),
         "log_sigmoid_loss": lambda U, V: cs.log_sigmoid_loss(U, V, 10.0, -10.0),
         "softmax_loss": lambda U, V: cs.softmax_loss(U, V, 10.0),
         "multimodal_sigmoid_loss": lambda U, V: cs.multimodal_sigmoid_loss([U, V], 10.0, -10.0),

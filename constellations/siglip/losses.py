@@ -147,7 +147,7 @@ def dense_softmax_loss(zimg, ztxt, t):
     """CLIP's loss: mean over i of (CE of row i + CE of column i) / 2 on logits t x_i.y_j, plus stats."""
     zimg, ztxt, t = _as_f32(zimg, ztxt, t)
     logits = t * (zimg @ ztxt.T)
-    return softmax_loss_from_logits(logits, reduction="mean"), _stats_from_logits(logits)
+    return softmax_loss_from_logits(logits, reduction="per_example"), _stats_from_logits(logits)
 
 
 # ----------------------------------------------------------------------------------------------

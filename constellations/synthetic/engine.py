@@ -54,7 +54,7 @@ import numpy as np
 import optax
 
 from .. import geometry
-from ..loss import _normalize_rows, epsilon_sigmoid_terms, sigmoid_terms_from_logits, synchronization_graph
+from ..loss import normalize_rows as _normalize_rows, epsilon_sigmoid_terms, sigmoid_terms_from_logits, synchronization_graph
 
 PARAMETERIZATIONS = ("relative_bias", "standard")
 TRAINABLE_NAMES = ("U", "V", "t", "bias")

@@ -407,7 +407,7 @@ def _initial_loss_check(setup, params, batch_idx, captions, frozen: FrozenImages
     V /= np.linalg.norm(V, axis=1, keepdims=True)
     t = spec.temperature_init
     if spec.parameterization == "softmax":
-        reference = numpy_reference.softmax_loss(U, V, t, "mean")
+        reference = numpy_reference.softmax_loss(U, V, t, "per_example")
     else:
         b_rel = -spec.bias_init / t if spec.relative_bias_init is None else spec.relative_bias_init
         b = spec.bias_init if spec.parameterization == "standard" else -t * b_rel

@@ -229,8 +229,8 @@ def reference_check(D: int, B: int, width: int, seed: int) -> dict:
             rU, _, rt, _ = reference.sigmoid_loss_grad(U, V, t, b)
             rU, rt = rU / B, rt / B
         else:
-            ref_value = reference.softmax_loss(U, V, t, "mean")
-            rU, rt = jax.grad(lambda a, tt: softmax_loss(a, jnp.asarray(V), tt, reduction="mean"), argnums=(0, 1))(
+            ref_value = reference.softmax_loss(U, V, t, "per_example")
+            rU, rt = jax.grad(lambda a, tt: softmax_loss(a, jnp.asarray(V), tt, reduction="per_example"), argnums=(0, 1))(
                 jnp.asarray(U), jnp.float32(t))
             rU, rt = np.asarray(rU, np.float64), float(rt)
         out[label] = {"value": float(value), "reference": float(ref_value),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from constellations.dimension import impossible_region, lower_size_exponent, upper_size_exponent
+from constellations.regions import asymptotic_lower_size_exponent, asymptotic_upper_size_exponent, impossible_region
 
 from experiments.lab import Config, Outcome, Timer, claim_text, fmt, pyplot, quick_arg, save_config, save_fig, table
 

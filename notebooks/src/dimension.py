@@ -24,8 +24,8 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import constellations as cs
-from constellations import bounds, codes, dimension
-from constellations.constructions import max_margin_search
+from constellations import bounds, codes, dimension, regions
+from constellations.search import max_margin_search
 
 QUICK = os.environ.get("CONSTELLATIONS_QUICK") == "1"
 print("quick mode" if QUICK else "full mode")
@@ -42,8 +42,8 @@ ds = np.arange(1, 257)
 fig, ax = plt.subplots(figsize=(7, 4.5))
 exponents = {}
 for (m, b), color in zip(pairs, plt.cm.viridis(np.linspace(0, 0.9, len(pairs)))):
-    hi = dimension.asymptotic_upper_size_exponent(m, b)
-    lo = dimension.asymptotic_lower_size_exponent(m, b * (1 - 1e-12)) if m + b < 1 else np.nan
+    hi = regions.asymptotic_upper_size_exponent(m, b)
+    lo = regions.asymptotic_lower_size_exponent(m, b * (1 - 1e-12)) if m + b < 1 else np.nan
     exponents[(m, b)] = (lo, hi)
     ax.plot(ds, ds * hi / np.log(10), color=color, label=f"m = {m}, b_rel = {b}: C8 (upper)")
     if np.isfinite(lo):
@@ -76,7 +76,7 @@ for ax, m in zip(axes, [0.25, 1 / 3]):
     ax.plot(dd, up, "k-", label="best upper bound")
     ax.plot(dd, np.log2(built), "o", label="largest code built here")
     ax.plot(dd, csw, "--", label="CSW (non-constructive)")
-    ax.plot(dd, dd * dimension.asymptotic_upper_size_exponent(m, 1 - m) / np.log(2), ":", label="C8 asymptotic")
+    ax.plot(dd, dd * regions.asymptotic_upper_size_exponent(m, 1 - m) / np.log(2), ":", label="C8 asymptotic")
     ax.set(xlabel="dimension d", ylabel="log2 A(d, s)", title=f"m = {m:.3f}, b_rel = {1 - m:.3f} (s = {s:.3f})")
     ax.legend(fontsize=7)
     checks.append((m, dd, up, np.log2(built), csw))

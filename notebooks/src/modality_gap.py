@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import constellations as cs
-from constellations import dimension
+from constellations import regions
 from constellations.synthetic import train_synthetic
 from constellations.plotting import plot_region
 
@@ -118,7 +118,7 @@ for b in frozen:
         if m_ > 0:
             points.append((m_, b_))
             labels.append(f"frozen b_rel = {b}")
-            assert dimension.impossible_region(float(m_), float(np.clip(b_, -1, 1)), N).feasible  # C7 holds
+            assert regions.impossible_region(float(m_), float(np.clip(b_, -1, 1)), N).feasible  # C7 holds
 fig, ax = plt.subplots(figsize=(7, 5))
 plot_region(ax, N=N, points=points, labels=labels)
 plt.show()
