@@ -49,8 +49,8 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
         m_grid = np.linspace(0, 1, c["grid"] // 2 + 1)[1:]
         feasible_N = np.array([[impossible_region(m, b, c["N"]).feasible for b in b_grid] for m in m_grid])
         feasible_inf = np.array([[impossible_region(m, b).feasible for b in b_grid] for m in m_grid])
-        lower = np.array([[_exponent(lower_size_exponent, m, b) for b in b_grid] for m in m_grid])
-        upper = np.array([[_exponent(upper_size_exponent, m, b) for b in b_grid] for m in m_grid])
+        lower = np.array([[_exponent(asymptotic_lower_size_exponent, m, b) for b in b_grid] for m in m_grid])
+        upper = np.array([[_exponent(asymptotic_upper_size_exponent, m, b) for b in b_grid] for m in m_grid])
         trained = _trained_points(Path(out_root))
         figures = _figures(c, b_grid, m_grid, feasible_N, lower, upper, trained, out)
     both = np.isfinite(lower) & np.isfinite(upper)
@@ -64,7 +64,7 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
         checks[f"e9: every trained constellation of {name} lies outside the impossible region"] = (bool(all(inside)), "consistency")
         lines.append(f"{name}: {int(pos.sum())} trained constellations, all outside C7's impossible region: {all(inside)}; "
                      f"largest m* = {fmt(m.max())} (C7 allows at most {fmt(1 / (2 - 2 / c['N']))} for N = {c['N']}).")
-    rows = [[name, fmt(m), fmt(b), fmt(_exponent(lower_size_exponent, m, b)), fmt(_exponent(upper_size_exponent, m, b)),
+    rows = [[name, fmt(m), fmt(b), fmt(_exponent(asymptotic_lower_size_exponent, m, b)), fmt(_exponent(asymptotic_upper_size_exponent, m, b)),
              "yes" if m > abs(b) else "no"] for name, (m, b) in POINTS.items()]
     md = [f"### {TITLE}", "",
           "Exponents are ln N_max / d in nats per dimension, asymptotic in d (C6: achievable, C8: upper bound).", "",
@@ -118,7 +118,7 @@ def _figures(c, b_grid, m_grid, feasible, lower, upper, trained, out: Path) -> l
     ax = axes[2]
     d = np.arange(c["d_range"][0], c["d_range"][1] + 1)
     for i, (name, (m, b)) in enumerate(POINTS.items()):
-        lo, hi = _exponent(lower_size_exponent, m, b), _exponent(upper_size_exponent, m, b)
+        lo, hi = _exponent(asymptotic_lower_size_exponent, m, b), _exponent(asymptotic_upper_size_exponent, m, b)
         ax.fill_between(d, d * lo / np.log(10), d * hi / np.log(10), color=f"C{i}", alpha=0.25)
         ax.plot(d, d * lo / np.log(10), color=f"C{i}", lw=1, label=f"{name}: C6 (lower)")
         ax.plot(d, d * hi / np.log(10), color=f"C{i}", lw=1, ls="--")
