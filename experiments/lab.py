@@ -26,7 +26,7 @@ import numpy as np
 from constellations import io
 from constellations.siglip.config import Config
 
-__all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "load_average",
+__all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "fmt_range", "load_average",
            "machine_note", "mean_sd", "progress_bar", "pyplot", "quick_arg", "save_config", "save_fig", "table",
            "verdict"]
 
@@ -152,6 +152,12 @@ def fmt(x, digits: int = 3, *, decimals: int | None = None) -> str:
     if abs(x) < 1e-3 or abs(x) >= 1e5:
         return f"{x:.{max(digits - 1, 0)}e}"
     return f"{x:.{digits}g}" if abs(x) >= 1 else f"{x:.{digits}f}"
+
+
+def fmt_range(values) -> str:
+    """The range of ``values`` as "lo to hi" (a hyphen would read as a minus sign: "-0.912 to 0.580")."""
+    v = np.asarray(values, np.float64)
+    return f"{fmt(v.min())} to {fmt(v.max())}"
 
 
 def mean_sd(x) -> str:

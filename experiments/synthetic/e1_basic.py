@@ -12,7 +12,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -51,8 +51,8 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
           f"{c['seeds']} seeds x {c['steps']} steps; values are mean ± sd over seeds.", "",
           *table(["quantity", "ours", "paper"], rows), "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
-          claim_text(held, quick, f"Every seed ends as a constellation with m* = {fmt(m.min())}..{fmt(m.max())} around the frozen "
-                        f"threshold 0, the loss goes to {fmt(loss.max())} or below and t grows to {fmt(t.min())}..{fmt(t.max())}.",
+          claim_text(held, quick, f"Every seed ends as a constellation with m* = {fmt_range(m)} around the frozen "
+                        f"threshold 0, the loss goes to {fmt(loss.max())} or below and t grows to {fmt_range(t)}.",
                   "Some seed did not reach a constellation or zero loss in the step budget; see runs.npz."), ""]
     return Outcome(NAME, TITLE, "\n".join(md), checks, quick, timer.elapsed)
 

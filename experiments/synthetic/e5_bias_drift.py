@@ -13,7 +13,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
 
 from .common import consistency_checks, fmt_steps, median_steps, save_result, steps_to_reach
 
@@ -69,7 +69,7 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
           claim_text(drift and in_range and larger and faster, quick,
                   f"The standard form's b_rel drifts toward 0 (final {fmt(b_sd.mean())} on average) while the relative-bias "
-                  f"form ends at {fmt(b_rb.mean(axis=1).min())}-{fmt(b_rb.mean(axis=1).max())}, with a larger margin in "
+                  f"form ends at {fmt_range(b_rb.mean(axis=1))}, with a larger margin in "
                   f"{100 * np.mean(m_rb > m_sd):.0f}% of runs (mean m* {fmt(m_rb.mean())} vs {fmt(m_sd.mean())}) and a "
                   "faster loss decay.",
                   "See the table and the failed checks."), "",

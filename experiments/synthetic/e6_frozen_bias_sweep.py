@@ -20,7 +20,7 @@ from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, pr
 from .common import consistency_checks, save_result
 
 NAME = "e6"
-TITLE = "E6 frozen b_rel sweep (100 seeds per value)"
+TITLE = "E6 frozen b_rel sweep (the paper: 100 seeds per value)"
 REFERENCE = {"mean_margin": {-0.778: 0.034, 0.111: 0.17, 0.778: 0.2814}, "b_star_at_0.778": 0.7186,
              "raw_inner_products_mean_margin_at_0.778": 0.179, "fine_sweep_best_full_gap": [0.53, 0.54],
              "fine_sweep_best_b_rel": [0.7, 0.8]}
@@ -95,7 +95,7 @@ def _figures(sweep, fine, b_rel, out: Path) -> list[str]:
     axes[0].plot(list(ref), list(ref.values()), "k^", label="paper mean")
     axes[0].plot([v["b_rel0"] for v in fine.variants], fine.margin[:, 0], "r.-", lw=0.6,
                  label="fine sweep (1 seed)")
-    axes[0].set(xlabel="frozen b_rel", ylabel="m*", title="final margin (100 seeds per value)")
+    axes[0].set(xlabel="frozen b_rel", ylabel="m*", title=f"final margin ({sweep.margin.shape[1]} seeds per value)")
     axes[0].legend(fontsize=7)
     axes[1].plot([-1, 1], [-1, 1], color="0.6", lw=0.6)
     axes[1].errorbar(b_rel, sweep.relative_bias.mean(axis=1), yerr=sweep.relative_bias.std(axis=1), fmt="o-")

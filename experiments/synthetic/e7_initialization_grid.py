@@ -13,7 +13,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, progress_bar, pyplot, quick_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -67,15 +67,15 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
           *table(header, [[fmt(t)] + [fmt(g, 2) for g in gap[i]] for i, t in enumerate(T0)]), "",
           "Authors' eps form:", "",
           *table(header, [[fmt(t)] + [fmt(g, 2) for g in gap_eps[i]] for i, t in enumerate(T0)]), "",
-          f"Paper: 2 m* ~0.55-0.57 for t0 <= 3 (ours: {fmt(gap[:2].min())}-{fmt(gap[:2].max())}); t0 = 10 needs "
+          f"Paper: 2 m* ~0.55-0.57 for t0 <= 3 (ours: {fmt_range(gap[:2])}); t0 = 10 needs "
           "b_rel0 >= ~0.4; t0 >= 30 mostly fails.", "",
           *[f"![{f}]({NAME}/{f})" for f in figures], "",
           claim_text(small_ok and eps_large_fail and exact_large_worse, quick,
                   "Small t0 always ends as a constellation; large t0 fails with the authors' loss form "
                   f"({100 * np.mean(gap_eps[3:] < 0):.0f}% of the t0 >= 30 cells, "
                   f"{100 * np.mean(gap_eps[3:, low] < 0):.0f}% of those with b_rel0 <= 0), and with the exact loss a "
-                  f"large t0 with a low b_rel0 costs most of the margin (2 m* {fmt(gap[4, low].min())}-{fmt(gap[4, low].max())} "
-                  f"at t0 = 100 against {fmt(gap[0, low].min())}-{fmt(gap[0, low].max())} at t0 = 1).",
+                  f"large t0 with a low b_rel0 costs most of the margin (2 m* {fmt_range(gap[4, low])} "
+                  f"at t0 = 100 against {fmt_range(gap[0, low])} at t0 = 1).",
                   "See the tables and the failed checks."), "",
           "**Differences from the paper, and why.** " + _differences(gap, gap_eps, b0), ""]
     return Outcome(NAME, TITLE, "\n".join(md), checks, quick, timer.elapsed)
