@@ -1,5 +1,9 @@
 """Command line: ``python -m constellations analyze IMAGE_EMB TEXT_EMB [--labels LABELS] [--json OUT]``.
 
+Prints a short summary in words (m*, b*_rel, the trimmed and mean-based versions, the modality gap,
+retrieval; see :data:`constellations.analysis.FIELDS` for every key) and writes the statistics as
+JSON to ``--json OUT`` (``--json -`` prints the JSON instead of the summary) with a histogram beside it.
+
 Bad input (unreadable files, arrays of different widths, non-finite values, rows that are not unit
 vectors without --normalize, labels of the wrong length) ends with one ``error: ...`` line and exit 2.
 """
@@ -69,12 +73,15 @@ def _analyze(args) -> int:
     V = load_array(args.text_emb, "text embeddings", args.text_key)
     labels = load_array(args.labels, "labels", args.labels_key) if args.labels else None
     stats, (edges, pos, neg) = analyze_embeddings(U, V, labels, normalize=args.normalize, return_histograms=True)
-    out = stats.to_dict()
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
+    text = json.dumps(stats.to_dict(), indent=2)
+    if args.json == "-":
+        print(text)
+    else:
+        print(stats.summary())
+    if args.json and args.json != "-":
         io.write_text(args.json, text + "\n")
-    plot = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json else None)
+        print(f"statistics (every key explained in constellations.analysis.FIELDS): {args.json}")
+    plot = args.plot or (str(Path(args.json).with_suffix(".png")) if args.json and args.json != "-" else None)
     if plot:
         _plot_histograms(Path(plot), edges, pos, neg, stats)
         print(f"histogram: {plot}", file=sys.stderr)
@@ -88,7 +95,8 @@ def main(argv=None) -> int:
     a.add_argument("image_emb", help=".npy or .npz array (N_img, d)")
     a.add_argument("text_emb", help=".npy or .npz array (N_txt, d)")
     a.add_argument("--labels", help=".npy/.npz (N_img,) caption index of each image (many images per caption)")
-    a.add_argument("--json", help="write the statistics here (and the histogram beside it, as .png)")
+    a.add_argument("--json", help="write the statistics as JSON here (and the histogram beside it, as .png); "
+                                  "'-' prints the JSON instead of the summary")
     a.add_argument("--plot", help="histogram path (default: beside --json)")
     a.add_argument("--normalize", action="store_true", help="divide rows by their norms instead of requiring unit rows")
     a.add_argument("--image-key", help="array name inside an image .npz")

@@ -118,9 +118,49 @@ def _negative_percentile(blocks, hist0, q: float, total: int) -> float:
     return v0 + (pos - k0) * (v1 - v0)
 
 
+#: Every key of :meth:`EmbeddingAnalysis.to_dict` (the JSON of ``python -m constellations analyze --json``):
+#: key -> (meaning in words, the paper's symbol or "" ).
+FIELDS = {
+    "n_images": ("number of image embeddings (rows of U)", "N_img"),
+    "n_texts": ("number of text embeddings (rows of V)", "N_txt"),
+    "dim": ("embedding dimension", "d"),
+    "layout": ("'paired' (image i goes with text i) or 'labelled' (labels[i] is image i's caption)", ""),
+    "margin": ("margin: half the gap between the worst positive and the worst negative inner product; "
+               "> 0 means every positive beats every negative (a constellation)", "m*"),
+    "relative_bias": ("relative bias: the threshold midway between the worst positive and the worst negative", "b*_rel"),
+    "full_gap": ("worst positive minus worst negative (= 2 m*)", "2 m*"),
+    "trimmed_margin": ("trimmed margin: (5th-percentile positive - 95th-percentile negative) / 2", "m_trim"),
+    "trimmed_relative_bias": ("trimmed relative bias: (5th-percentile positive + 95th-percentile negative) / 2",
+                              "b_rel,trim"),
+    "trimmed_full_gap": ("5th-percentile positive minus 95th-percentile negative (= 2 m_trim)", ""),
+    "mean_margin": ("mean-based margin: (mean positive - mean negative) / 2", "m_mean"),
+    "mean_relative_bias": ("mean-based relative bias: (mean positive + mean negative) / 2", "b_rel,mean"),
+    "mean_full_gap": ("mean positive minus mean negative (= 2 m_mean)", ""),
+    "min_positive": ("smallest inner product of a matching (positive) pair", "min_i <U_i, V_i>"),
+    "max_negative": ("largest inner product of a non-matching (negative) pair", "max_{i!=j} <U_i, V_j>"),
+    "positive_p5": ("5th percentile of the positive inner products", ""),
+    "negative_p95": ("95th percentile of the negative inner products (exact)", ""),
+    "mean_positive": ("mean positive inner product (cosine)", ""),
+    "mean_negative": ("mean negative inner product (cosine)", ""),
+    "xi": ("xi: mean squared deviation of U_i - V_i from its mean; ~0 when the modalities differ by one "
+           "constant shift (claim C13)", "xi"),
+    "linearly_separable": ("whether a hyperplane separates all image from all text embeddings (the modality gap)", ""),
+    "separability_method": ("how separability was decided", ""),
+    "separability_certified": ("whether the separability answer is certified (an LP solution or infeasibility)", ""),
+    "c9_direction_method": ("how the direction h of claim C9 was found (Theorem 3.6's construction for paired "
+                            "sets up to 3000, else the image centroid)", ""),
+    "c9_u_positive": ("whether every image embedding has <h, U_i> > 0 for that direction h (C9)", ""),
+    "c9_v_separated": ("number of text embeddings with <h, V_j> < 0 (C9 guarantees N - d when m* > 0 at b*_rel = 0)", ""),
+    "c9_v_total": ("number of text embeddings", ""),
+    "image_to_text_accuracy": ("fraction of images whose own caption has the largest inner product (ties count wrong)", ""),
+    "text_to_image_accuracy": ("fraction of captions whose best image is one of theirs", ""),
+}
+
+
 @dataclass(frozen=True)
 class EmbeddingAnalysis:
-    """The statistics of E10 for one pair of embedding arrays (see the module docstring)."""
+    """The statistics of E10 for one pair of embedding arrays (see the module docstring). Every field,
+    and the derived ``*_full_gap`` keys of :meth:`to_dict`, is explained in :data:`FIELDS`."""
 
     n_images: int
     n_texts: int
@@ -155,6 +195,38 @@ class EmbeddingAnalysis:
         d["trimmed_full_gap"] = 2 * self.trimmed_margin
         d["mean_full_gap"] = 2 * self.mean_margin
         return d
+
+    @property
+    def is_constellation(self) -> bool:
+        """m* > 0: every positive inner product beats every negative one."""
+        return self.margin > 0
+
+    def summary(self) -> str:
+        """A short human reading of the statistics: each number with its name in words and the paper's symbol."""
+        layout = ("paired: image i goes with text i" if self.layout == "paired"
+                  else "labelled: many images per caption")
+        verdict = ("a constellation: every positive pair beats every negative pair" if self.is_constellation
+                   else "not a constellation: some negative pair beats some positive pair")
+        sep = "yes" if self.linearly_separable else "no"
+        sep += f" ({self.separability_method}{', certified' if self.separability_certified else ''})"
+        c9 = (f"{self.c9_v_separated} of {self.c9_v_total} texts lie on the far side of a direction h"
+              + (" with every image on the near side" if self.c9_u_positive else " (not every image is on the near side)")
+              + f" ({self.c9_direction_method})")
+        return "\n".join([
+            f"{self.n_images} images x {self.n_texts} texts in d = {self.dim} ({layout})",
+            f"  margin m*                 {self.margin:+.4f}   -> {verdict}",
+            f"  relative bias b*_rel      {self.relative_bias:+.4f}   (threshold midway between the worst positive "
+            f"{self.min_positive:+.4f} and the worst negative {self.max_negative:+.4f})",
+            f"  trimmed margin            {self.trimmed_margin:+.4f}   (5th-percentile positive {self.positive_p5:+.4f} vs "
+            f"95th-percentile negative {self.negative_p95:+.4f}; relative bias {self.trimmed_relative_bias:+.4f})",
+            f"  mean-based margin         {self.mean_margin:+.4f}   (mean positive cosine {self.mean_positive:+.4f} vs "
+            f"mean negative {self.mean_negative:+.4f}; relative bias {self.mean_relative_bias:+.4f})",
+            f"  modality gap              linearly separable: {sep}",
+            f"  C9 direction              {c9}",
+            f"  xi (C13)                  {self.xi:.4f}   (~0: the two modalities differ by one constant shift)",
+            f"  retrieval accuracy        image -> text {self.image_to_text_accuracy:.3f}, "
+            f"text -> image {self.text_to_image_accuracy:.3f}",
+        ])
 
 
 def analyze_embeddings(image, text, labels=None, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES,

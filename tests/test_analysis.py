@@ -138,10 +138,31 @@ def test_cli_runs_as_a_module(tmp_path):
     U, V, _ = known_embeddings(rng, 8)
     np.save(tmp_path / "a.npy", U)
     np.save(tmp_path / "b.npy", V)
-    p = subprocess.run([sys.executable, "-m", "constellations", "analyze", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "constellations", "analyze", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"),
+                        "--json", "-"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["n_images"] == 8
+
+
+def test_cli_prints_a_summary_in_words(tmp_path, capsys):
+    """Issue 17: the default output names every number in words with the paper's symbol, and says whether the
+    pair is a constellation by the sign of m*; every JSON key is documented in FIELDS."""
+    from constellations.analysis import FIELDS
+
+    rng = np.random.default_rng(6)
+    U, V, want = known_embeddings(rng, 12)
+    np.save(tmp_path / "a.npy", U)
+    np.save(tmp_path / "b.npy", V)
+    assert main(["analyze", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 0
+    text = capsys.readouterr().out
+    for words in ("margin m*", "relative bias b*_rel", "trimmed margin", "mean-based margin", "modality gap",
+                  "xi (C13)", "retrieval accuracy", f"{want['margin']:+.4f}"):
+        assert words in text
+    assert ("a constellation" if want["margin"] > 0 else "not a constellation") in text
+    r = analyze_embeddings(U, V)
+    assert set(r.to_dict()) == set(FIELDS)
+    shifted = analyze_embeddings(U, U[::-1].copy())   # every caption belongs to another image: m* < 0
+    assert shifted.margin < 0 and "not a constellation" in shifted.summary()
 
 
 @pytest.mark.parametrize("case,msg", [
