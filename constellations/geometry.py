@@ -12,6 +12,8 @@ stays O(block * N) (about 64 MiB per block by default) and N = 100,000 fits.
 
 from __future__ import annotations
 
+import sys
+
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -30,9 +32,13 @@ def rows_per_block(n_cols: int, block_bytes: int = BLOCK_BYTES) -> int:
     return max(1, block_bytes // (8 * max(n_cols, 1)))
 
 
+#: A blocked pass over more inner products than this (about ten seconds here) shows a progress bar on a terminal.
+PROGRESS_MIN_ENTRIES = 10**9
+
+
 def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int = BLOCK_BYTES,
-                              rows: int | None = None, cols: int | None = None, upper: bool = False
-                              ) -> Iterator[tuple[int, int, np.ndarray]]:
+                              rows: int | None = None, cols: int | None = None, upper: bool = False,
+                              progress: bool | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (i, j, S) with S = U[i:i + rows] @ V[j:j + cols].T: the package's one blocked inner product.
 
     The tiles cover U V^T (row blocks in order, columns in order within a row block) and the whole
@@ -51,6 +57,8 @@ def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int 
       U, V: float64 arrays taken as they are (validate them first).
       block_bytes: memory of one tile of inner products.
       rows, cols: tile shape, overriding the defaults above (>= 1).
+      progress: a tqdm bar over the row blocks on stderr: None (default) shows one when the pass covers more
+        than :data:`PROGRESS_MIN_ENTRIES` inner products and stderr is a terminal; True / False force it.
     """
     rows = None if rows is None else check_int(rows, "rows", low=1)
     cols = None if cols is None else check_int(cols, "cols", low=1)
@@ -61,7 +69,14 @@ def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int 
     else:
         cols = max(n_cols, 1) if cols is None else cols
         rows = rows_per_block(cols, block_bytes) if rows is None else rows
-    for i in range(0, len(U), rows):
+    starts = range(0, len(U), rows)
+    if progress is None:
+        progress = len(U) * n_cols > PROGRESS_MIN_ENTRIES and sys.stderr.isatty()
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"inner products {len(U):,} x {n_cols:,}", unit="block", leave=False)
+    for i in starts:
         for j in range(i if upper else 0, n_cols, cols):
             yield i, j, U[i:i + rows] @ V[j:j + cols].T
 

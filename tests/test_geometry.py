@@ -186,3 +186,17 @@ def test_inner_product_blocks_cover_the_matrix(n_u, n_v, rows, cols, upper):
     assert geometry.rows_per_block(len(V), 8 * len(V) * 2) == 2
     with pytest.raises(ValueError, match="rows"):
         next(geometry.iter_inner_product_blocks(U, V, rows=0))
+
+
+def test_long_blocked_pass_shows_progress(capsys):
+    """Issue 17: a long blocked pass can show a bar (forced here; automatic on a terminal above
+    PROGRESS_MIN_ENTRIES inner products); the tiles are the same with or without it."""
+    from constellations.geometry import iter_inner_product_blocks
+
+    rng = np.random.default_rng(0)
+    U, V = rng.standard_normal((50, 3)), rng.standard_normal((40, 3))
+    quiet = [S for _, _, S in iter_inner_product_blocks(U, V, block_bytes=8 * 40 * 7)]
+    assert "inner products" not in capsys.readouterr().err
+    shown = [S for _, _, S in iter_inner_product_blocks(U, V, block_bytes=8 * 40 * 7, progress=True)]
+    assert "inner products 50 x 40" in capsys.readouterr().err
+    assert len(quiet) == len(shown) == 8 and all(np.array_equal(a, b) for a, b in zip(quiet, shown))

@@ -135,14 +135,22 @@ plt.show()
 # %%
 from pathlib import Path
 
+import constellations
 from constellations.analysis import analyze_embeddings
 from constellations.siglip.config import load_config, merge
 from constellations.siglip.train import export_embeddings, train
 
-OUT = Path(os.environ.get("CONSTELLATIONS_NOTEBOOK_OUT", "../results/notebooks"))
+# The checkout holding the lab's configs: the working directory or one above it, else where the package is
+# installed from (an editable install), so the notebook runs from any working directory.
+CONFIG = Path("experiments/siglip/shapes_tiny.py")
+ROOT = next((p for p in (Path.cwd(), *Path.cwd().parents, Path(constellations.__file__).resolve().parents[1])
+             if (p / CONFIG).is_file()), None)
+if ROOT is None:
+    raise FileNotFoundError(f"{CONFIG} not found: run this notebook from a checkout of the repository")
+OUT = Path(os.environ.get("CONSTELLATIONS_NOTEBOOK_OUT", ROOT / "results" / "notebooks"))
 steps = 300 if QUICK else 2000
 workdir = OUT / f"siglip_shapes_{steps}"
-cfg = merge(load_config("../experiments/siglip/shapes_tiny.py"),
+cfg = merge(load_config(ROOT / CONFIG),
             dict(seed=0, total_steps=steps, progress=False, eval=dict(every_steps=0)))
 train(cfg, workdir)
 export_embeddings(workdir, OUT / "siglip_embeddings.npz")
