@@ -13,7 +13,7 @@ import constellations as cs
 from pathlib import Path
 
 from constellations import io, reference
-from experiments.lab import Config, Outcome, Timer, quick_arg, save_config
+from experiments.lab import Config, Outcome, Timer, parse_arg, save_config
 
 NAME = "foundation"
 TITLE = "Foundation: constellations built, verified, and claims C1/C2 traced"
@@ -46,9 +46,9 @@ def configurations(seed: int):
 
 
 def get_config(arg=None) -> Config:
-    """The section as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"seed": 0, "quick": quick, "t_grid": [1.0, 1e4 if quick else 1e5, 40]})
+    """The section as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"seed": seed, "quick": quick, "t_grid": [1.0, 1e4 if quick else 1e5, 40]})
 
 
 def run(config, out_root, *, progress: bool = False) -> Outcome:

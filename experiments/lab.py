@@ -5,10 +5,10 @@ Every runnable entry of the lab (E1-E9 in ``experiments/synthetic/``, the report
 studies in ``experiments/siglip_studies/``) is a module with::
 
     NAME = "e6"; TITLE = "E6 frozen b_rel sweep"
-    def get_config(arg=None) -> Config        # the experiment as data; arg "quick" is the test-suite scale
+    def get_config(arg=None) -> Config        # the experiment as data; arg "quick,seed=3" (see parse_arg)
     def run(config, out_root, *, progress=False) -> Outcome
 
-(big_vision's configs-as-data: ``arg`` switches the scale, the runner sets ``config.seed``). The one
+(big_vision's configs-as-data: the argument switches the scale and sets the seed). The one
 command line over all of them is :mod:`experiments.runner` (``python -m experiments``).
 """
 
@@ -27,20 +27,30 @@ from constellations import io
 from constellations.siglip.config import Config
 
 __all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "fmt_range", "load_average",
-           "machine_note", "mean_sd", "progress_bar", "pyplot", "quick_arg", "save_config", "save_fig", "table",
+           "machine_note", "mean_sd", "progress_bar", "parse_arg", "pyplot", "save_config", "save_fig", "table",
            "verdict"]
 
 #: A claim holds when the mean paired difference is beyond this many standard errors of its threshold.
 Z = 2.0
 
 
-def quick_arg(arg) -> bool:
-    """The scale switch of every ``get_config(arg)``: None or "" is full scale, "quick" the test-suite scale."""
-    if arg in (None, "", "full"):
-        return False
-    if arg == "quick":
-        return True
-    raise ValueError(f"config argument must be 'quick' or empty (full scale); got {arg!r}")
+def parse_arg(arg) -> tuple[bool, int]:
+    """The argument of every ``get_config(arg)``, big_vision style: comma-separated options, "quick" (the
+    test-suite scale; absent: full scale) and "seed=N" (default 0). Returns (quick, seed).
+
+    >>> parse_arg("quick,seed=3")
+    (True, 3)
+    """
+    quick, seed = False, 0
+    for part in filter(None, (p.strip() for p in str(arg or "").split(","))):
+        key, eq, value = part.partition("=")
+        if part == "quick" and not eq:
+            quick = True
+        elif key == "seed" and eq and value.isdigit():
+            seed = int(value)
+        else:
+            raise ValueError(f"config argument: expected 'quick' and/or 'seed=N' (N >= 0), comma-separated; got {arg!r}")
+    return quick, seed
 
 
 @dataclass

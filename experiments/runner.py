@@ -36,7 +36,8 @@ class Group:
     command: str
 
 
-#: Every runnable entry: name -> module (each has NAME, TITLE, get_config(arg), run(config, out_root, *, progress)).
+#: Every runnable entry: name -> module (each has NAME, TITLE, get_config(arg), run(config, out_root, *, progress));
+#: the runner calls get_config("quick,seed=N") or get_config("seed=N").
 ENTRIES = {
     "foundation": "experiments.foundation",
     "spherical_codes": "experiments.spherical_codes",
@@ -101,8 +102,7 @@ def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: boo
     outcomes = []
     for name in names:
         module = load(name)
-        config = module.get_config("quick" if quick else None)
-        config.seed = seed
+        config = module.get_config(f"quick,seed={seed}" if quick else f"seed={seed}")
         print(f"[{module.NAME}] {module.TITLE} ({'quick' if quick else 'full'} scale, seed {seed})", flush=True)
         outcome = module.run(config, out, progress=progress)
         io.write_text(out / module.NAME / "summary.md", outcome.markdown)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from constellations import bounds, codes, io
-from experiments.lab import Config, Outcome, Timer, quick_arg, save_config
+from experiments.lab import Config, Outcome, Timer, parse_arg, save_config
 
 NAME = "spherical_codes"
 TITLE = "Spherical codes: certified bounds on A(n, s) against the literature"
@@ -145,9 +145,9 @@ def plot(data, rates, path):
 
 
 def get_config(arg=None) -> Config:
-    """The section as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"seed": 0, "quick": quick, "table": {"n": [3, 24], "s": 0.5, "lp_grid_size": 400 if quick else 1000},
+    """The section as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"seed": seed, "quick": quick, "table": {"n": [3, 24], "s": 0.5, "lp_grid_size": 400 if quick else 1000},
                    "figure": {"s": [0.25, 0.5, 0.75], "n_max": 32 if quick else 96,
                               "lp_n": [4, 8, 16, 24] if quick else [4, 8, 12, 16, 24, 32, 48, 64],
                               "greedy_max_n": 8 if quick else 14, "rate_n_max": 500 if quick else 5000}})

@@ -13,16 +13,16 @@ from pathlib import Path
 
 from constellations import batch, constructions as con, io
 from constellations.search import max_margin_search
-from experiments.lab import Config, Outcome, Timer, quick_arg, save_config
+from experiments.lab import Config, Outcome, Timer, parse_arg, save_config
 
 NAME = "theory"
 TITLE = "Constellation theory: constructions, max-margin search, C9, C4"
 
 
 def get_config(arg=None) -> Config:
-    """The section as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"seed": 0, "quick": quick, "N": 40 if quick else 100, "d": 6 if quick else 10,
+    """The section as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"seed": seed, "quick": quick, "N": 40 if quick else 100, "d": 6 if quick else 10,
                    "search": dict(restarts=2, steps=1000) if quick else dict(restarts=8, steps=4000),
                    "frozen_b_rel": [0.0, 0.5, 0.75]})
 

@@ -91,12 +91,18 @@ def test_fmt_is_the_one_number_format():
     assert lab.fmt(1.5e-4) == "1.50e-04" and lab.fmt(0.7201, decimals=3) == "0.720"
 
 
-def test_get_config_takes_only_the_quick_switch():
-    """Configs are data: get_config(arg) with arg None or 'quick'; anything else is a clear error."""
+def test_get_config_takes_the_scale_and_the_seed():
+    """Configs are data: get_config(arg) with arg "quick" and/or "seed=N" (big_vision style); anything else is
+    a clear error."""
+    assert lab.parse_arg(None) == (False, 0) and lab.parse_arg("quick,seed=3") == (True, 3)
+    assert lab.parse_arg("seed=12") == (False, 12)
+    for bad in ("fast", "seed=-1", "seed=x", "quick=1"):
+        with pytest.raises(ValueError, match="'quick' and/or 'seed=N'"):
+            lab.parse_arg(bad)
     for name in REPORT:
         module = runner.load(name)
-        full, quick = module.get_config(), module.get_config("quick")
-        assert full["quick"] is False and quick["quick"] is True and "seed" in full
+        full, quick = module.get_config(), module.get_config("quick,seed=5")
+        assert full["quick"] is False and full["seed"] == 0 and quick["quick"] is True and quick["seed"] == 5
         with pytest.raises(ValueError, match="'quick'"):
             module.get_config("fast")
 

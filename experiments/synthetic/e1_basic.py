@@ -12,7 +12,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -22,9 +22,9 @@ REFERENCE = {"final_loss": 0.0, "t": 1e3, "margin": 0.01, "relative_bias": 0.0}
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 20, "d": 3, "steps": 300 if quick else 10_000,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 20, "d": 3, "steps": 300 if quick else 10_000,
             "seeds": 2 if quick else 5, "parameterization": "relative_bias", "t0": 10.0, "b_rel0": 0.0,
             "trainable": ["U", "V", "t"], "lr": 1e-2})
 

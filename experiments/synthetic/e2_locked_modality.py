@@ -23,7 +23,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, fmt_steps, median_steps, save_result, steps_to_reach
 
@@ -50,9 +50,9 @@ REFERENCE = {
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 2 if quick else 5, "lr": 1e-2, "b_rel0": 0.0,
             "variants": {k: {**v, "trainable": list(v["trainable"])} for k, v in VARIANTS.items()},
             "adapter_variant": {ADAPTER[0]: {**ADAPTER[1], "trainable": list(ADAPTER[1]["trainable"])}},

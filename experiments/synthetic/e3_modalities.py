@@ -20,7 +20,7 @@ import numpy as np
 from constellations import geometry
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -31,9 +31,9 @@ REFERENCE = {"k4_relative_bias_b_rel": 0.72, "k4_standard_b_rel": 0.05,
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "graph": "complete",
             "edge_reduction": "mean", "k_part_a": 4, "seeds_part_a": 1 if quick else 3,
             "k_values": [2, 3] if quick else [2, 4, 6, 8, 14, 20], "seeds_part_b": 1})

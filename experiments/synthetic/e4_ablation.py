@@ -16,7 +16,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -27,9 +27,9 @@ REFERENCE = {"fixed_t100": [18.2, 0.17, 0.16, 0.12, 0.18], "trainable_t": [0.693
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 1 if quick else 3, "lr": 1e-2, "t0": 100.0, "t0_trainable": 10.0, "b_rel": B_REL,
             "parameterization": "relative_bias",
             "assumption": "trainable t starts from t0 = 10 (the paper's default start; from t0 = 100 the authors' "

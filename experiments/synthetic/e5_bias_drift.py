@@ -13,7 +13,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, fmt_steps, median_steps, save_result, steps_to_reach
 
@@ -25,9 +25,9 @@ REFERENCE = {"relative_bias_final_b_rel_range": [0.44, 0.74], "standard_final_b_
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 1 if quick else 5, "lr": 1e-2, "t0": 10.0, "b_rel0": B_REL0,
             "forms": list(FORMS), "trainable": ["U", "V", "t", "bias"]})
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -27,9 +27,9 @@ REFERENCE = {"mean_margin": {-0.778: 0.034, 0.111: 0.17, 0.778: 0.2814}, "b_star
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 5000, "seeds": 4 if quick else 100, "lr": 1e-2, "t0": 10.0,
             "b_rel": np.linspace(-1, 1, 5 if quick else 10).tolist(), "fine_b_rel": np.linspace(-1, 1, 5 if quick else 21).tolist(),
             "raw_seeds": 2 if quick else 20, "parameterization": "relative_bias", "trainable": ["U", "V", "t"]})

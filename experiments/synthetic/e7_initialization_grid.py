@@ -13,7 +13,7 @@ import numpy as np
 
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, fmt_range, Outcome, Timer, claim_text, fmt, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -24,9 +24,9 @@ REFERENCE = {"small_t0_full_gap": [0.55, 0.57], "t0_10_needs_b_rel0_at_least": 0
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
             "steps": 300 if quick else 10_000, "seeds": 1, "lr": 1e-2, "t0": T0,
             "b_rel0": np.round(np.linspace(-1, 1, 6 if quick else 11), 10).tolist(), "parameterization": "relative_bias",
             "trainable": ["U", "V", "t", "bias"]})

@@ -14,7 +14,7 @@ import numpy as np
 from constellations import xi_statistic
 from constellations.synthetic import train_grid
 
-from experiments.lab import Config, Outcome, Timer, claim_text, mean_sd, progress_bar, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, Outcome, Timer, claim_text, mean_sd, progress_bar, pyplot, parse_arg, save_config, save_fig, table
 
 from .common import consistency_checks, save_result
 
@@ -24,9 +24,9 @@ REFERENCE = {"xi": "-> 0 during synthetic training"}
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "N": 30 if quick else 100,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100,
             "d": [6, 20] if quick else [10, 100], "steps": 300 if quick else 10_000, "seeds": 1 if quick else 3,
             "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "parameterization": "relative_bias", "trainable": ["U", "V", "t", "bias"]})
 

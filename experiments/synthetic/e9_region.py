@@ -16,7 +16,7 @@ import numpy as np
 
 from constellations.regions import asymptotic_lower_size_exponent, asymptotic_upper_size_exponent, impossible_region
 
-from experiments.lab import Config, Outcome, Timer, claim_text, fmt, pyplot, quick_arg, save_config, save_fig, table
+from experiments.lab import Config, Outcome, Timer, claim_text, fmt, pyplot, parse_arg, save_config, save_fig, table
 
 NAME = "e9"
 TITLE = "E9 region plot: impossible (C7), exponential-size (C6/C8) and modality-gap (C9) regions"
@@ -26,9 +26,9 @@ POINTS = {"near E6 best (0.27, 0.70)": (0.27, 0.70), "E6 at b_rel 0.11 (0.17, 0.
 
 
 def get_config(arg=None) -> Config:
-    """The experiment as data; ``arg="quick"`` is the test-suite scale (the runner sets ``seed``)."""
-    quick = quick_arg(arg)
-    return Config({"experiment": NAME, "seed": 0, "quick": quick, "grid": 60 if quick else 241, "N": 100,
+    """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config({"experiment": NAME, "seed": seed, "quick": quick, "grid": 60 if quick else 241, "N": 100,
             "d_range": [2, 200], "points": POINTS, "trained_sources": ["e6/sweep.npz", "e7/grid.npz"]})
 
 
