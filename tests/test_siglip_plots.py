@@ -51,3 +51,20 @@ def test_plot_runs_says_what_is_wrong(tmp_path):
         read_metrics(bad)
     with pytest.raises(ValueError, match="labels"):
         plot_runs([_workdir(tmp_path / "r", 20.0, -12.0)], tmp_path / "y.png", labels=["a", "b"])
+
+
+def test_tensorboard_event_files_hold_the_scalars(tmp_path):
+    """Where tensorboard is installed, the run's metrics also go to event files that TensorBoard reads back."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from constellations.siglip.plots import TensorBoardLog
+
+    log = TensorBoardLog.create(tmp_path)
+    log.write({"step": 10, "loss": 2.5, "t": 10.0, "name": "text is skipped", "flag": True})
+    log.write({"step": 20, "loss": 1.5, "t": 11.0})
+    log.close()
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    assert set(acc.Tags()["scalars"]) == {"loss", "t"}
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(10, 2.5), (20, 1.5)]

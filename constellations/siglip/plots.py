@@ -113,3 +113,38 @@ def plot_runs(workdirs, out, *, labels=None) -> Path:
     path = io.save_figure(fig, Path(out))
     plt.close(fig)
     return path
+
+
+class TensorBoardLog:
+    """Scalars to TensorBoard event files in ``<workdir>/tensorboard`` where the ``tensorboard`` package is
+    installed (an optional dependency: ``pip install tensorboard``; nothing needs it). Without it,
+    :meth:`create` returns None and the run writes metrics.jsonl and curves.png only.
+    """
+
+    def __init__(self, folder: Path):
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._writer = EventFileWriter(str(folder))
+
+    @classmethod
+    def create(cls, workdir) -> "TensorBoardLog | None":
+        try:
+            return cls(Path(workdir) / "tensorboard")
+        except ImportError:
+            return None
+
+    def write(self, record: dict) -> None:
+        """One metrics record (a dict with "step"): every real number becomes a scalar at that step."""
+        import time
+
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        values = [Summary.Value(tag=k, simple_value=float(v)) for k, v in record.items()
+                  if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)]
+        if values:
+            self._writer.add_event(Event(wall_time=time.time(), step=int(record["step"]), summary=Summary(value=values)))
+            self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
