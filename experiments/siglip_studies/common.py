@@ -369,7 +369,7 @@ class LitRun:
 
     spec: LitSpec
     config: dict
-    history: dict                 # name -> (steps,) float arrays: loss, t, b, b_over_t, logit stats, norms, lr
+    history: dict                 # name -> (steps,) float arrays: loss, t, b, b_rel, logit stats, norms, lr
     evaluation: dict              # zero-shot, retrieval, geometry (constellations.siglip.evaluate)
     analysis: dict                # analyze_embeddings of the held-out (image, caption) pairs
     initial_check: dict           # first logged loss vs constellations.loss on the initial towers
@@ -384,8 +384,7 @@ class LitRun:
         return {
             "label": self.spec.label, **dataclasses.asdict(self.spec), "steps": self.spec.steps,
             "final_loss": float(np.mean(h["loss"][-max(1, len(h["loss"]) // 50):])),
-            "t": float(h["t"][-1]), "b": float(h["b"][-1]), "b_over_t": float(h["b_over_t"][-1]),
-            "learned_relative_bias": float(-h["b_over_t"][-1]),
+            "t": float(h["t"][-1]), "b": float(h["b"][-1]), "b_rel": float(h["b_rel"][-1]),
             "text_params": self.text_params, "embedding_params": self.embedding_params,
             "vocab_size": self.vocab_size, "wall_time_s": self.wall_time_s,
             "examples_per_sec": self.examples_per_sec, "initial_check": self.initial_check,
@@ -407,7 +406,7 @@ def _initial_loss_check(setup, params, batch_idx, captions, frozen: FrozenImages
     V /= np.linalg.norm(V, axis=1, keepdims=True)
     t = spec.temperature_init
     if spec.parameterization == "softmax":
-        reference = numpy_reference.softmax_loss(U, V, t, "mean")
+        reference = numpy_reference.softmax_loss(U, V, t, "per_example")
     else:
         b_rel = -spec.bias_init / t if spec.relative_bias_init is None else spec.relative_bias_init
         b = spec.bias_init if spec.parameterization == "standard" else -t * b_rel
