@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 
@@ -29,7 +28,8 @@ import numpy as np  # noqa: E402
 from constellations import io  # noqa: E402
 from constellations.siglip.config import load_config, merge  # noqa: E402
 from constellations.siglip.data import ShapesDataset  # noqa: E402
-from constellations.siglip.train import build, make_embedders, train  # noqa: E402
+from constellations.siglip.embed import make_embedders  # noqa: E402
+from constellations.siglip.train import build, train  # noqa: E402
 
 NAME = "SigLIP trainer: a short run on procedural shapes"
 CONFIG = Path(__file__).resolve().parent / "siglip" / "shapes_tiny.py"

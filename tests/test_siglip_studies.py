@@ -22,7 +22,8 @@ from constellations.siglip import data
 from constellations.siglip.config import default_config, merge
 from constellations.siglip.models import TextTransformer, tower_configs
 from constellations.siglip.tokenizer import UNK, WordTokenizer
-from constellations.siglip.train import build, embed_image_pool, init_params, make_embedders, train
+from constellations.siglip.embed import embed_image_pool, make_embedders
+from constellations.siglip.train import build, init_params, train
 from experiments.siglip_studies import common, memory
 from experiments.siglip_studies.__main__ import main as cli
 

@@ -32,6 +32,7 @@ from . import checkpoint as ckpt
 from .config import Config, default_config, merge
 from .data import batch_indices, make_dataset, make_eval_dataset, texts_for_tokenizer
 from .distributed import data_mesh, global_batch, replicate, to_host
+from .embed import embed_image_pool, make_embedders
 from .evaluate import evaluate_embeddings
 from .losses import check_loss_choice, init_loss_params, make_contrastive_loss
 from .models import TwoTowers, init_towers, model_key, tower_configs
@@ -166,63 +167,8 @@ def split_params(params: dict, trainable_keys) -> tuple[dict, dict]:
             {k: v for k, v in params.items() if k not in trainable_keys})
 
 
-def make_embedders(setup: Setup, params: dict, batch_size: int = 256):
-    """Host-side functions images -> (n, d), captions -> (n, d) unit embeddings (fixed-size batches)."""
-    model, dev = setup.model, jax.local_devices()[0]
-    variables = jax.device_put({"params": {"img": params["img"], "txt": params["txt"]}}, dev)
-    key = model_key(model)
-    if key not in _EMBED_CACHE:
-        _EMBED_CACHE[key] = (jax.jit(lambda v, x: model.apply(v, x, method=TwoTowers.embed_images)),
-                             jax.jit(lambda v, x: model.apply(v, x, method=TwoTowers.embed_texts)))
-    img_fn, txt_fn = _EMBED_CACHE[key]
-
-    def batched(fn, x):
-        out, n = [], len(x)
-        for a in range(0, n, batch_size):
-            chunk = x[a:a + batch_size]
-            pad = batch_size - len(chunk)
-            if pad:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-            z, norm = fn(variables, jax.device_put(chunk, dev))
-            out.append((np.asarray(z)[: batch_size - pad], np.asarray(norm)[: batch_size - pad]))
-        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
-
-    def embed_images(images, *, with_norms=False):
-        z, norm = batched(img_fn, np.asarray(images, np.float32))
-        return (z, norm) if with_norms else z
-
-    def embed_texts(captions):
-        return batched(txt_fn, setup.tokenizer.encode(list(captions), setup.max_len))[0]
-
-    return embed_images, embed_texts
-
-
-def embed_image_pool(setup: Setup, params: dict, indices, *, dataset=None, chunk: int = 1024,
-                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """LiT's cache: the image tower's embeddings of data set examples ``indices``, computed once.
-
-    Renders about ``chunk`` examples of ``dataset`` (default: the training set of ``setup``) at a
-    time and embeds them with ``params["img"]`` in batches of ``batch_size`` (the chunk is rounded
-    up to a multiple of it, so the batches, and hence the numbers, are those of embedding all
-    images at once). Returns (z, norms): (n, d) float32 unit rows z_i = f(x_i) / (|f(x_i)| + 1e-8)
-    and the (n,) norms |f(x_i)| before the division.
-    """
-    dataset = setup.dataset if dataset is None else dataset
-    indices = np.asarray(indices, np.int64)
-    if indices.ndim != 1 or len(indices) == 0:
-        raise ValueError(f"indices must be a non-empty 1-D array of example indices; got shape {indices.shape}")
-    if chunk < 1 or batch_size < 1:
-        raise ValueError(f"chunk and batch_size must be >= 1; got {chunk}, {batch_size}")
-    chunk = -(-chunk // batch_size) * batch_size
-    embed_images, _ = make_embedders(setup, params, batch_size)
-    parts = [embed_images(dataset.get(indices[a:a + chunk])["images"], with_norms=True)
-             for a in range(0, len(indices), chunk)]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
 # Compiled functions, reused by later runs in the same process with the same architecture and config
 # (compiling costs seconds on CPU; tests and sweeps train many short runs).
-_EMBED_CACHE: dict = {}
 _STEP_CACHE: dict = {}
 
 

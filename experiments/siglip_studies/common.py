@@ -42,10 +42,10 @@ from constellations.siglip.config import default_config, merge
 from constellations.siglip.data import ATTRIBUTES, BACKGROUNDS, COLOURS, COUNTS, EVAL_OFFSET, POSITIONS, SHAPES, \
     SIZES, ShapesDataset, batch_indices, make_eval_dataset
 from constellations.siglip.distributed import replicate, to_host
+from constellations.siglip.embed import apply_in_batches, make_embedders
 from constellations.siglip.evaluate import class_embeddings, evaluate_embeddings, zero_shot_accuracy
 from constellations.siglip.models import ViT, count_params, decode_variant, init_towers
-from constellations.siglip.train import build, init_params, make_embedders, make_optimizer, make_train_step, \
-    split_params
+from constellations.siglip.train import build, init_params, make_optimizer, make_train_step, split_params
 
 
 #: Number of classes of each attribute head of the supervised frozen tower.
@@ -219,20 +219,13 @@ def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> 
         return f, {k: jnp.argmax(v, axis=1) for k, v in model.apply({"params": p}, x).items()}
 
     def embed_pool(indices):
-        """(unit embeddings, norms, head predictions), ``chunk`` images at a time (the last one padded)."""
-        zs, norms, heads = [], [], {k: [] for k in ATTRIBUTE_CLASSES}
-        for a in range(0, len(indices), chunk):
-            x = ds.get(indices[a:a + chunk])["images"]
-            n_real = len(x)
-            x = np.concatenate([x, np.repeat(x[-1:], chunk - n_real, axis=0)]) if n_real < chunk else x
-            f, h = features_and_heads(params, jnp.asarray(x))
-            f = np.asarray(f, np.float32)[:n_real]
-            n = np.linalg.norm(f, axis=1)
-            zs.append(f / (n[:, None] + 1e-8))
-            norms.append(n)
-            for k, v in h.items():
-                heads[k].append(np.asarray(v)[:n_real])
-        return np.concatenate(zs), np.concatenate(norms), {k: np.concatenate(v) for k, v in heads.items()}
+        """(unit embeddings, norms, head predictions), rendering and embedding ``chunk`` images at a time."""
+        parts = [apply_in_batches(lambda x: features_and_heads(params, jnp.asarray(x)),
+                                  ds.get(indices[a:a + chunk])["images"], chunk) for a in range(0, len(indices), chunk)]
+        f, heads = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+        f = np.asarray(f, np.float32)
+        n = np.linalg.norm(f, axis=1)
+        return f / (n[:, None] + 1e-8), n, heads
 
     train_z, train_norm, _ = embed_pool(np.arange(spec.pool_size))
     eval_idx = EVAL_OFFSET + np.arange(spec.eval_size)
