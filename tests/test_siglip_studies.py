@@ -255,8 +255,8 @@ def test_training_stream_is_the_trainers():
 
 
 def test_scan_loop_reproduces_the_trainer(tmp_path):
-    """scan_training (the trainer's step inside lax.scan, batches gathered from the cached pool) logs the
-    trainer's own losses, t and b, and ends at its parameters, for each parameterization and bias init."""
+    """scan_training (train_steps on chunks of steps, batches gathered from the device pool) logs train()'s
+    losses, t and b (one host batch per step), and ends at its parameters, for each parameterization and bias init."""
     for parameterization, bias in (("standard", -10.0), ("standard", 0.0), ("relative_bias", -10.0), ("softmax", -10.0)):
         cfg = _lit_cfg(loss=dict(parameterization=parameterization, bias_init=bias))
         reference = train(cfg, tmp_path / f"{parameterization}{bias}")
