@@ -6,7 +6,7 @@ Trains the small CPU config (``experiments/siglip/shapes_tiny.py``: lab-xs tower
 parameterization at t = 10, b = -10) from scratch for a few minutes on 2 cores, then reports on 512
 held-out shapes: zero-shot shape and colour accuracy (prompt ensembles) against chance (1/6, 1/8),
 retrieval recall@1 in both directions against chance (1/512), and the learned embeddings' margin m*,
-relative bias b*_rel, modality-gap statistics and learned -b/t (``constellations.geometry``).
+relative bias b*_rel, modality-gap statistics, and the loss's learned b_rel = -b/t (``constellations.geometry``).
 Writes ``OUT/siglip_shapes/``: config.json, metrics.jsonl, checkpoints, summary.json and figures.
 Also a section of ``make reproduce`` (``NAME``, ``run``).
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 
@@ -29,7 +28,8 @@ import numpy as np  # noqa: E402
 from constellations import io  # noqa: E402
 from constellations.siglip.config import load_config, merge  # noqa: E402
 from constellations.siglip.data import ShapesDataset  # noqa: E402
-from constellations.siglip.train import build, make_embedders, train  # noqa: E402
+from constellations.siglip.embed import make_embedders  # noqa: E402
+from constellations.siglip.train import build, train  # noqa: E402
 
 NAME = "SigLIP trainer: a short run on procedural shapes"
 CONFIG = Path(__file__).resolve().parent / "siglip" / "shapes_tiny.py"
@@ -69,7 +69,7 @@ def _figures(records, final, sims, out: Path):
     ax[1].hist(neg, bins=80, density=True, alpha=0.6, label="negative pairs s_ij")
     ax[1].hist(pos, bins=40, density=True, alpha=0.6, label="positive pairs s_ii")
     ax[1].axvline(final["geometry/relative_bias"], color="k", ls="--", label="b*_rel (geometry)")
-    ax[1].axvline(final["geometry/learned_relative_bias"], color="r", ls=":", label="learned -b/t")
+    ax[1].axvline(final["geometry/b_rel"], color="r", ls=":", label="learned b_rel = -b/t")
     ax[1].set(xlabel="cosine similarity", title="held-out similarities after training")
     ax[1].legend(fontsize=7)
     io.save_figure(fig, out / "evaluation.png")
@@ -99,7 +99,7 @@ def run(out_dir, *, quick: bool = False, seed: int = 0, steps: int | None = None
     last = [r for r in result.metrics if "loss" in r][-1]
     summary = {
         "seed": seed, "steps": total, "examples_per_sec": last["examples_per_sec"],
-        "final_loss": last["loss"], "t": last["t"], "b": last["b"],
+        "final_loss": last["loss"], "t": last["t"], "b": last["b"], "b_rel": last["b_rel"],
         **{k: v for k, v in final.items() if k != "step"},
     }
     io.write_json(out / "summary.json", summary)
@@ -116,7 +116,7 @@ def run(out_dir, *, quick: bool = False, seed: int = 0, steps: int | None = None
         f"| image->text recall@1 | {r1_i2t:.3f} | {chance:.4f} |",
         f"| text->image recall@1 | {r1_t2i:.3f} | {chance:.4f} |",
         f"| image->text recall@10 | {final['retrieval/img2txt_recall@10']:.3f} | {final['retrieval/chance@10']:.4f} |",
-        "", f"Learned t = {last['t']:.2f}, b = {last['b']:.2f} (-b/t = {-last['b'] / last['t']:.3f}); "
+        "", f"Learned t = {last['t']:.2f}, b = {last['b']:.2f} (b_rel = -b/t = {last['b_rel']:.3f}); "
         f"geometry of the held-out pairs: m* = {final['geometry/margin']:.3f}, b*_rel = {final['geometry/relative_bias']:.3f}, "
         f"mean positive {final['geometry/mean_positive']:.3f}, mean negative {final['geometry/mean_negative']:.3f}, "
         f"modality gap {final['geometry/centroid_distance']:.3f}, linearly separable: {final['geometry/linearly_separable']}.",

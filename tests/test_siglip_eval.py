@@ -83,7 +83,7 @@ def test_geometry_report_uses_the_package_geometry():
     U, V = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (U, V))
     rep = geometry_report(U, V, t=10.0, b=-3.0)
     m, b_rel = geometry.margin_and_relative_bias(U, V)
-    assert rep["margin"] == m and rep["relative_bias"] == b_rel and rep["learned_relative_bias"] == 0.3
+    assert rep["margin"] == m and rep["relative_bias"] == b_rel and rep["b_rel"] == 0.3
     assert rep["xi"] == pytest.approx(geometry.xi_statistic(U, V), rel=1e-12)
 
 
@@ -98,7 +98,7 @@ def test_evaluate_embeddings_reports_every_metric():
                               {"k": ("k", ["0", "1", "2"], ["class {}"])}, t=5.0, b=-1.0)
     assert res["retrieval/img2txt_recall@1"] == 1.0 and res["retrieval/txt2img_recall@1"] == 1.0
     assert res["zeroshot/k_chance"] == pytest.approx(1 / 3) and res["retrieval/chance@1"] == pytest.approx(1 / 12)
-    assert res["geometry/margin"] > 0 and res["geometry/learned_relative_bias"] == 0.2
+    assert res["geometry/margin"] > 0 and res["geometry/b_rel"] == 0.2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_relative_bias_is_the_standard_loss_at_b_equal_minus_t_b_rel():
     (v_std, _), g_std = jax.value_and_grad(std, argnums=2, has_aux=True)(U, V, p_std)
     np.testing.assert_allclose(float(v_rel), float(v_std), rtol=1e-6)
     np.testing.assert_allclose(float(g_rel["b_rel"]), -5.0 * float(g_std["b"]), rtol=1e-5)
-    np.testing.assert_allclose(float(s_rel["b_over_t"]), -0.3, rtol=1e-6)
+    np.testing.assert_allclose(float(s_rel["b_rel"]), 0.3, rtol=1e-6)
     want = ref.sigmoid_loss(np.asarray(U, np.float64), np.asarray(V, np.float64), 5.0, -1.5, "per_example")
     np.testing.assert_allclose(float(v_std), want, rtol=2e-6)
 
@@ -78,7 +78,7 @@ def test_softmax_baseline_matches_numpy_reference():
     """theory.md s.2: CLIP loss = mean of row and column cross-entropies of t s (no bias)."""
     U, V = _pairs(9, 4, 2)
     val, _ = dense_softmax_loss(U, V, 4.0)
-    np.testing.assert_allclose(float(val), ref.softmax_loss(U, V, 4.0), rtol=2e-6)
+    np.testing.assert_allclose(float(val), ref.softmax_loss(U, V, 4.0, "per_example"), rtol=2e-6)
     f = make_contrastive_loss("softmax")
     v2, stats = f(jnp.asarray(U, jnp.float32), jnp.asarray(V, jnp.float32), init_loss_params("softmax", temperature_init=4.0))
     np.testing.assert_allclose(float(v2), float(val), rtol=1e-6)

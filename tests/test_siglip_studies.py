@@ -22,7 +22,8 @@ from constellations.siglip import data
 from constellations.siglip.config import default_config, merge
 from constellations.siglip.models import TextTransformer, tower_configs
 from constellations.siglip.tokenizer import UNK, WordTokenizer
-from constellations.siglip.train import build, embed_image_pool, init_params, make_embedders, train
+from constellations.siglip.embed import embed_image_pool, make_embedders
+from constellations.siglip.train import build, init_params, train
 from experiments.siglip_studies import common, memory
 from experiments.siglip_studies.__main__ import main as cli
 
@@ -254,8 +255,8 @@ def test_training_stream_is_the_trainers():
 
 
 def test_scan_loop_reproduces_the_trainer(tmp_path):
-    """scan_training (the trainer's step inside lax.scan, batches gathered from the cached pool) logs the
-    trainer's own losses, t and b, and ends at its parameters, for each parameterization and bias init."""
+    """scan_training (train_steps on chunks of steps, batches gathered from the device pool) logs train()'s
+    losses, t and b (one host batch per step), and ends at its parameters, for each parameterization and bias init."""
     for parameterization, bias in (("standard", -10.0), ("standard", 0.0), ("relative_bias", -10.0), ("softmax", -10.0)):
         cfg = _lit_cfg(loss=dict(parameterization=parameterization, bias_init=bias))
         reference = train(cfg, tmp_path / f"{parameterization}{bias}")

@@ -7,8 +7,11 @@ Modules, in the order data flows:
   all on the math of :mod:`constellations.loss`.
 * :mod:`.models`: the ViT (MAP head) and text transformer (no mask, last-token pooling) towers.
 * :mod:`.tokenizer`, :mod:`.data`: sticky-EOS tokenizers; shapes, digits and folder data sets.
-* :mod:`.train`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.config`: the loop, atomic
-  checkpoints with bit-exact resume, the multi-process data mesh, configs as data.
+* :mod:`.train`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.config`: the loop (``train_steps``,
+  used by ``train`` and the studies), atomic checkpoints with bit-exact resume, the multi-process
+  data mesh, configs as data.
+* :mod:`.embed`: embedding a set in fixed-size batches; :mod:`.pretrain`: supervised pretraining
+  of an image tower (the studies' frozen tower).
 * :mod:`.evaluate`: zero-shot, retrieval and the geometry of the learned embeddings.
 
 Command line: ``python -m constellations.siglip train --config CONFIG --workdir DIR`` and ``eval``.
@@ -24,13 +27,14 @@ from .losses import (
     make_sigmoid_loss,
     temperature_and_bias,
 )
-from .train import TrainingDiverged, TrainResult, evaluate_checkpoint, train
+from .train import TrainingDiverged, TrainResult, TrainState, evaluate_checkpoint, train, train_steps
 
 __all__ = [
     "Config",
     "IMPLEMENTATIONS",
     "PARAMETERIZATIONS",
     "TrainResult",
+    "TrainState",
     "TrainingDiverged",
     "apply_overrides",
     "default_config",
@@ -42,4 +46,5 @@ __all__ = [
     "make_sigmoid_loss",
     "temperature_and_bias",
     "train",
+    "train_steps",
 ]

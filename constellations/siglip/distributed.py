@@ -53,9 +53,13 @@ def data_mesh(devices=None) -> Mesh:
     return Mesh(np.array(devices), (AXIS,))
 
 
-def global_batch(mesh: Mesh, local_tree):
-    """Global arrays sharded P("data") from this process's rows (in process order)."""
-    sharding = NamedSharding(mesh, P(AXIS))
+def global_batch(mesh: Mesh, local_tree, *, stacked: bool = False):
+    """Global arrays sharded P("data") from this process's rows (in process order).
+
+    ``stacked``: the arrays are batches stacked on a leading axis of steps, (k, rows, ...), and are
+    sharded P(None, "data") over their rows.
+    """
+    sharding = NamedSharding(mesh, P(None, AXIS) if stacked else P(AXIS))
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_tree)
 
 

@@ -8,7 +8,8 @@
   scoring equally with a smaller index. image->text counts a hit at k when *any* caption of the
   image ranks below k; text->image is scored per caption.
 * Geometry (the bridge to the theory): m* and b*_rel (``constellations.geometry``) of the
-  (image, first caption) pairs, the modality-gap statistics, and the learned relative bias -b/t.
+  (image, first caption) pairs, the modality-gap statistics, and the loss's relative bias b_rel = -b/t
+  (where the loss's threshold ended, to compare with the embeddings' best threshold b*_rel).
 """
 
 from __future__ import annotations
@@ -85,7 +86,11 @@ def zero_shot_accuracy(image_embeddings, class_weights, labels) -> float:
 
 def geometry_report(zimg, ztxt, *, t: float | None = None, b: float | None = None,
                     separability_method: str = "auto") -> dict:
-    """m*, b*_rel, retrieval gaps and modality-gap statistics of paired unit embeddings (float64)."""
+    """m*, b*_rel, retrieval gaps and modality-gap statistics of paired unit embeddings (float64).
+
+    ``margin`` and ``relative_bias`` are m* and b*_rel of the embeddings; given the loss's t and b,
+    ``b_rel`` is the loss's relative bias -b/t.
+    """
     U = np.asarray(zimg, np.float64)
     V = np.asarray(ztxt, np.float64)
     margin, rel = margin_and_relative_bias(U, V, normalize=True)
@@ -98,7 +103,7 @@ def geometry_report(zimg, ztxt, *, t: float | None = None, b: float | None = Non
         "nn_accuracy_img2txt": ret.u_to_v_accuracy, "nn_accuracy_txt2img": ret.v_to_u_accuracy,
     }
     if t is not None and b is not None:
-        out["learned_relative_bias"] = float(-b / t)
+        out["b_rel"] = float(-b / t)
     return out
 
 

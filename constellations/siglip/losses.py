@@ -261,7 +261,7 @@ def make_contrastive_loss(parameterization: str = "standard", implementation: st
     """A function (zimg, ztxt, loss_params) -> (loss, stats) for one parameterization.
 
     ``loss_params`` is the dict of :func:`init_loss_params`; gradients flow to t' and b (or b_rel).
-    ``stats`` also holds t, b and b/t (the learned relative bias is -b/t).
+    ``stats`` also holds t, b and the loss's relative bias b_rel = -b/t.
     """
     check_loss_choice(parameterization, implementation)
     sigmoid = None if parameterization == "softmax" else make_sigmoid_loss(implementation, mesh, axis_name=axis_name,
@@ -273,7 +273,7 @@ def make_contrastive_loss(parameterization: str = "standard", implementation: st
             loss, stats = dense_softmax_loss(zimg, ztxt, t)
         else:
             loss, stats = sigmoid(zimg, ztxt, t, b)
-        stats = dict(stats, t=t, b=b, b_over_t=b / t)
+        stats = dict(stats, t=t, b=b, b_rel=-b / t)
         return loss, stats
 
     return loss_fn

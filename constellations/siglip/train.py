@@ -11,6 +11,11 @@ tower: it is left out of the differentiated and optimized parameters (so it stay
 its embedding is ``stop_gradient``-ed; optionally the frozen embeddings of a finite data set are
 computed once and cached. The batch at step s is a pure function of (seed, s), checkpoints hold every
 leaf of the state, and so a run stopped at step k and resumed equals the uninterrupted run bit for bit.
+
+Every update goes through :func:`train_steps`, which applies the step (:func:`make_train_step`) to a
+stack of k batches in one compiled ``lax.scan``: :func:`train` calls it one step at a time (a batch
+rendered on the host per step, logging, checkpoints and evaluations in between); the SigLIP studies
+call it on chunks of hundreds of steps whose batches are gathered from a device-resident pool.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import struct
 from tqdm.auto import tqdm
 
 from .. import io
@@ -33,7 +39,8 @@ from .config import Config, default_config, merge
 from .data import batch_indices, make_dataset, make_eval_dataset, texts_for_tokenizer
 from .distributed import data_mesh, global_batch, replicate, to_host
 from .evaluate import evaluate_embeddings
-from .losses import check_loss_choice, init_loss_params, make_contrastive_loss
+from .embed import embed_image_pool, make_embedders
+from .losses import check_loss_choice, init_loss_params, make_contrastive_loss, temperature_and_bias
 from .models import TwoTowers, init_towers, model_key, tower_configs
 from .tokenizer import SentencePieceTokenizer, WordTokenizer, tokenizer_from_dict
 
@@ -166,77 +173,34 @@ def split_params(params: dict, trainable_keys) -> tuple[dict, dict]:
             {k: v for k, v in params.items() if k not in trainable_keys})
 
 
-def make_embedders(setup: Setup, params: dict, batch_size: int = 256):
-    """Host-side functions images -> (n, d), captions -> (n, d) unit embeddings (fixed-size batches)."""
-    model, dev = setup.model, jax.local_devices()[0]
-    variables = jax.device_put({"params": {"img": params["img"], "txt": params["txt"]}}, dev)
-    key = model_key(model)
-    if key not in _EMBED_CACHE:
-        _EMBED_CACHE[key] = (jax.jit(lambda v, x: model.apply(v, x, method=TwoTowers.embed_images)),
-                             jax.jit(lambda v, x: model.apply(v, x, method=TwoTowers.embed_texts)))
-    img_fn, txt_fn = _EMBED_CACHE[key]
+@struct.dataclass
+class TrainState:
+    """Where a run is: the parameters being trained, the optimizer's state, the step count, and the
+    parameters held fixed (LiT's image tower; left out of the gradient and the optimizer)."""
 
-    def batched(fn, x):
-        out, n = [], len(x)
-        for a in range(0, n, batch_size):
-            chunk = x[a:a + batch_size]
-            pad = batch_size - len(chunk)
-            if pad:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-            z, norm = fn(variables, jax.device_put(chunk, dev))
-            out.append((np.asarray(z)[: batch_size - pad], np.asarray(norm)[: batch_size - pad]))
-        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+    trainable: dict
+    opt_state: object
+    step: jax.Array         # int32: steps taken
+    frozen: dict
 
-    def embed_images(images, *, with_norms=False):
-        z, norm = batched(img_fn, np.asarray(images, np.float32))
-        return (z, norm) if with_norms else z
-
-    def embed_texts(captions):
-        return batched(txt_fn, setup.tokenizer.encode(list(captions), setup.max_len))[0]
-
-    return embed_images, embed_texts
+    @property
+    def params(self) -> dict:
+        return {**self.frozen, **self.trainable}
 
 
-def embed_image_pool(setup: Setup, params: dict, indices, *, dataset=None, chunk: int = 1024,
-                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """LiT's cache: the image tower's embeddings of data set examples ``indices``, computed once.
+def init_state(setup: Setup, params: dict, step: int = 0, opt_state=None) -> TrainState:
+    """The state of ``params`` ({"img", "txt", "loss"}) split by ``setup.trainable_keys`` (host arrays)."""
+    trainable, frozen = split_params(params, setup.trainable_keys)
+    opt_state = setup.tx.init(trainable) if opt_state is None else opt_state
+    return TrainState(trainable, opt_state, np.int32(step), frozen)
 
-    Renders about ``chunk`` examples of ``dataset`` (default: the training set of ``setup``) at a
-    time and embeds them with ``params["img"]`` in batches of ``batch_size`` (the chunk is rounded
-    up to a multiple of it, so the batches, and hence the numbers, are those of embedding all
-    images at once). Returns (z, norms): (n, d) float32 unit rows z_i = f(x_i) / (|f(x_i)| + 1e-8)
-    and the (n,) norms |f(x_i)| before the division.
+
+def make_train_step(setup: Setup):
+    """The update (trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics).
+
+    ``batch`` is {"tokens", "images"} or, with LiT's cached image embeddings, {"tokens", "zimg",
+    "img_norm"}; ``step`` (int32) only feeds the logged learning rate (optax counts its own steps).
     """
-    dataset = setup.dataset if dataset is None else dataset
-    indices = np.asarray(indices, np.int64)
-    if indices.ndim != 1 or len(indices) == 0:
-        raise ValueError(f"indices must be a non-empty 1-D array of example indices; got shape {indices.shape}")
-    if chunk < 1 or batch_size < 1:
-        raise ValueError(f"chunk and batch_size must be >= 1; got {chunk}, {batch_size}")
-    chunk = -(-chunk // batch_size) * batch_size
-    embed_images, _ = make_embedders(setup, params, batch_size)
-    parts = [embed_images(dataset.get(indices[a:a + chunk])["images"], with_norms=True)
-             for a in range(0, len(indices), chunk)]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-# Compiled functions, reused by later runs in the same process with the same architecture and config
-# (compiling costs seconds on CPU; tests and sweeps train many short runs).
-_EMBED_CACHE: dict = {}
-_STEP_CACHE: dict = {}
-
-
-def make_train_step(setup: Setup, cached: bool):
-    """The jitted update (trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics)."""
-    cfg = setup.cfg
-    key = json.dumps([model_key(setup.model), cfg.loss, cfg.optim, cfg.total_steps, cfg.lit, cached,
-                      [d.id for d in setup.mesh.devices.flat]], sort_keys=True, default=str)
-    if key not in _STEP_CACHE:
-        _STEP_CACHE[key] = _make_train_step(setup, cached)
-    return _STEP_CACHE[key]
-
-
-def _make_train_step(setup: Setup, cached: bool):
     cfg, model, loss_fn, tx = setup.cfg, setup.model, setup.loss_fn, setup.tx
     lit = cfg.lit.enabled
     max_t = cfg.loss.max_temperature
@@ -245,7 +209,7 @@ def _make_train_step(setup: Setup, cached: bool):
     def objective(trainable, frozen, batch):
         params = {**frozen, **trainable}
         variables = {"params": {"img": params["img"], "txt": params["txt"]}}
-        if cached:
+        if "zimg" in batch:
             zimg, img_norm = batch["zimg"], batch["img_norm"]
         else:
             zimg, img_norm = model.apply(variables, batch["images"], method=TwoTowers.embed_images)
@@ -266,8 +230,56 @@ def _make_train_step(setup: Setup, cached: bool):
                        lr=cfg.optim.lr * schedule(step))
         return new, opt_state, metrics
 
-    repl = jax.sharding.NamedSharding(setup.mesh, jax.sharding.PartitionSpec())
-    return jax.jit(step_fn, donate_argnums=(0, 2), out_shardings=(repl, repl, repl))
+    return step_fn
+
+
+def train_steps(setup: Setup, state: TrainState, batches, *, pool=None) -> tuple[TrainState, dict]:
+    """Advance ``state`` by k steps: the train step over k batches in one compiled ``lax.scan``.
+
+    Args:
+      setup: from :func:`build`.
+      state: a :class:`TrainState` (on ``setup.mesh``, replicated; its buffers are donated).
+      batches: the k batches stacked on a leading axis ({"tokens": (k, B, L), "images": (k, B, H,
+        W, 3)} or, with cached image embeddings, "zimg": (k, B, d) and "img_norm": (k, B) instead
+        of "images"); or, with ``pool``, a (k, B) int32 array of rows of ``pool``.
+      pool: None, or {"tokens": (N, L), "zimg": (N, d), "img_norm": (N,)} on the device: each batch
+        is then gathered from it inside the compiled loop (no host work per step).
+    Returns:
+      (the state after k steps, {metric: (k,) array}: every step's metrics).
+    """
+    run = _compiled_steps(setup)
+    (trainable, opt_state, step), metrics = run((state.trainable, state.opt_state, state.step), state.frozen,
+                                                batches, pool)
+    return state.replace(trainable=trainable, opt_state=opt_state, step=step), metrics
+
+
+# Compiled loops, reused by later runs in the same process that compile the same thing (compiling
+# costs seconds on CPU; tests and sweeps train many short runs). The key holds only what the step
+# compiles: architecture, loss choice and clamp, optimizer and schedule, LiT, devices; jit itself
+# tells apart the shapes and batch kinds. Initial values are inputs, so they need no key.
+_STEP_CACHE: dict = {}
+
+
+def _compiled_steps(setup: Setup):
+    cfg = setup.cfg
+    key = json.dumps([model_key(setup.model), cfg.loss.parameterization, cfg.loss.implementation,
+                      cfg.loss.max_temperature, cfg.optim, cfg.total_steps, cfg.lit.enabled,
+                      [d.id for d in setup.mesh.devices.flat]], sort_keys=True, default=str)
+    if key not in _STEP_CACHE:
+        step_fn = make_train_step(setup)
+
+        def run(carry, frozen, batches, pool):
+            def body(carry, xs):
+                trainable, opt_state, step = carry
+                batch = xs if pool is None else jax.tree.map(lambda a: a[xs], pool)
+                trainable, opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, step)
+                return (trainable, opt_state, step + 1), metrics
+
+            return jax.lax.scan(body, carry, batches)
+
+        repl = jax.sharding.NamedSharding(setup.mesh, jax.sharding.PartitionSpec())
+        _STEP_CACHE[key] = jax.jit(run, donate_argnums=0, out_shardings=repl)
+    return _STEP_CACHE[key]
 
 
 class MetricsLog:
@@ -288,10 +300,6 @@ class MetricsLog:
             io.write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
 
 
-def _floats(tree) -> dict:
-    return {k: float(v) for k, v in to_host(tree).items()}
-
-
 @dataclass
 class TrainResult:
     params: dict
@@ -299,6 +307,20 @@ class TrainResult:
     workdir: Path
     metrics: list = field(default_factory=list)
     evals: list = field(default_factory=list)
+    parameterization: str = "standard"
+
+    @property
+    def t(self) -> float:
+        return float(temperature_and_bias(self.params["loss"], self.parameterization)[0])
+
+    @property
+    def b(self) -> float:
+        return float(temperature_and_bias(self.params["loss"], self.parameterization)[1])
+
+    @property
+    def b_rel(self) -> float:
+        """The loss's relative bias -b/t where training ended (not b*_rel of the embeddings)."""
+        return -self.b / self.t
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,16 +342,13 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
         io.write_text(workdir / "config.json", cfg.to_json() + "\n")
         io.write_text(workdir / "tokenizer.json", json.dumps(setup.tokenizer.to_dict()) + "\n")
 
-    params = init_params(setup)
-    trainable, frozen = split_params(params, setup.trainable_keys)
-    opt_state = setup.tx.init(trainable)
-    start = 0
+    state = init_state(setup, init_params(setup))
     last = ckpt.latest_checkpoint(workdir)
     if last is not None:
-        template = {"params": params, "opt_state": opt_state, "step": np.int64(0)}
-        state, _ = ckpt.restore_checkpoint(last, template)
-        trainable, frozen = split_params(state["params"], setup.trainable_keys)
-        opt_state, start = state["opt_state"], int(state["step"])
+        template = {"params": state.params, "opt_state": state.opt_state, "step": np.int64(0)}
+        restored, _ = ckpt.restore_checkpoint(last, template)
+        state = init_state(setup, restored["params"], int(restored["step"]), restored["opt_state"])
+    start = int(state.step)
     end = cfg.total_steps if stop_at_step is None else min(int(stop_at_step), cfg.total_steps)
 
     dataset, B = setup.dataset, cfg.batch_size
@@ -337,8 +356,7 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
     if cfg.lit.cache_image_embeddings:
         if dataset.num_examples is None:
             raise ValueError("lit.cache_image_embeddings needs a finite data set (set data.num_examples for shapes)")
-        cache = embed_image_pool(setup, {**frozen, **trainable}, np.arange(dataset.num_examples),
-                                 batch_size=cfg.eval.batch_size)
+        cache = embed_image_pool(setup, state.params, np.arange(dataset.num_examples), batch_size=cfg.eval.batch_size)
 
     def host_batch(step):
         idx, epochs = batch_indices(step, B, dataset.num_examples, cfg.seed, process_index=jax.process_index(),
@@ -351,9 +369,8 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
             batch["zimg"], batch["img_norm"] = cache[0][idx], cache[1][idx]
         return batch
 
-    step_fn = make_train_step(setup, cached=cache is not None)
     mesh = setup.mesh
-    trainable, frozen, opt_state = replicate(mesh, trainable), replicate(mesh, frozen), replicate(mesh, opt_state)
+    state = replicate(mesh, state)
     log = MetricsLog(workdir / "metrics.jsonl", start, enabled=lead)
     eval_set = None
     evals = []
@@ -363,10 +380,9 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
         if eval_set is None:
             eval_data = make_eval_dataset(cfg.data, seed=cfg.seed)
             eval_set = (eval_data.eval_examples(cfg.eval.num_examples), eval_data.zero_shot_tasks())
-        host = to_host({**frozen, **trainable})
+        host = to_host(state.params)
         embed_images, embed_texts = make_embedders(setup, host, cfg.eval.batch_size)
-        t = float(np.exp(host["loss"]["t_prime"]))
-        b = _bias(host["loss"], cfg.loss.parameterization, t)
+        t, b = map(float, temperature_and_bias(host["loss"], cfg.loss.parameterization))
         res = evaluate_embeddings(embed_images, embed_texts, eval_set[0], eval_set[1], t=t, b=b,
                                   geometry=cfg.eval.geometry)
         record = {"step": step, **res}
@@ -376,8 +392,8 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
 
     def save(step):
         if lead:
-            state = {"params": to_host({**frozen, **trainable}), "opt_state": to_host(opt_state), "step": np.int64(step)}
-            ckpt.save_checkpoint(workdir, state, step, meta={"config": cfg.to_dict()}, keep=cfg.keep_checkpoints)
+            saved = {"params": to_host(state.params), "opt_state": to_host(state.opt_state), "step": np.int64(step)}
+            ckpt.save_checkpoint(workdir, saved, step, meta={"config": cfg.to_dict()}, keep=cfg.keep_checkpoints)
 
     do_eval = cfg.eval.every_steps and cfg.eval.every_steps > 0
     if do_eval and start == 0:
@@ -386,23 +402,23 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
     t_log, steps_since = time.perf_counter(), 0
     last_good = start
     for step in range(start, end):
-        batch = global_batch(mesh, host_batch(step))
-        new_trainable, new_opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(step))
-        loss = float(to_host(metrics["loss"]))
-        gnorm = float(to_host(metrics["grad_norm"]))
+        batch = global_batch(mesh, jax.tree.map(lambda x: x[None], host_batch(step)), stacked=True)
+        new_state, metrics = train_steps(setup, state, batch)          # one step
+        metrics = {k: float(v[0]) for k, v in to_host(metrics).items()}
+        loss, gnorm = metrics["loss"], metrics["grad_norm"]
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             bar.close()
             raise TrainingDiverged(
                 f"loss = {loss}, grad norm = {gnorm} at step {step + 1} (steps {last_good + 1}..{step + 1} since the "
                 f"last finite log); stopping without saving. The last checkpoint in {workdir / 'checkpoints'} is "
                 "unaffected: lower optim.lr, set loss.max_temperature, or check the data.")
-        trainable, opt_state = new_trainable, new_opt_state
+        state = new_state
         steps_since += 1
         done = step + 1
         bar.update(1)
         if done % cfg.log_steps == 0 or done == end:
             now = time.perf_counter()
-            record = {"step": done, **_floats(metrics), "examples_per_sec": steps_since * B / max(now - t_log, 1e-9)}
+            record = {"step": done, **metrics, "examples_per_sec": steps_since * B / max(now - t_log, 1e-9)}
             log.write(record)
             bar.set_postfix(loss=f"{loss:.4f}", t=f"{record['t']:.2f}", b=f"{record['b']:.2f}")
             t_log, steps_since, last_good = now, 0, done
@@ -411,15 +427,7 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
         if do_eval and (done % cfg.eval.every_steps == 0 or done == cfg.total_steps):
             run_eval(done)
     bar.close()
-    return TrainResult(to_host({**frozen, **trainable}), end, workdir, log.records, evals)
-
-
-def _bias(loss_params: dict, parameterization: str, t: float) -> float:
-    if parameterization == "standard":
-        return float(loss_params["b"])
-    if parameterization == "relative_bias":
-        return float(-t * loss_params["b_rel"])
-    return 0.0
+    return TrainResult(to_host(state.params), end, workdir, log.records, evals, cfg.loss.parameterization)
 
 
 def _restore_for_eval(path, *, num_examples: int | None = None, overrides: dict | None = None):
@@ -438,8 +446,7 @@ def _restore_for_eval(path, *, num_examples: int | None = None, overrides: dict 
     cfg.model_init = None  # every parameter comes from the checkpoint
     setup = build(cfg, workdir)
     params = init_params(setup)
-    trainable, frozen = split_params(params, setup.trainable_keys)
-    template = {"params": params, "opt_state": setup.tx.init(trainable), "step": np.int64(0)}
+    template = {"params": params, "opt_state": init_state(setup, params).opt_state, "step": np.int64(0)}
     state, _ = ckpt.restore_checkpoint(ckpt_file, template)
     return cfg, setup, state["params"], int(state["step"]), ckpt_file
 
@@ -473,8 +480,7 @@ def evaluate_checkpoint(path, *, num_examples: int | None = None, overrides: dic
     cfg, setup, host, step, ckpt_file = _restore_for_eval(path, num_examples=num_examples, overrides=overrides)
     eval_data = make_eval_dataset(cfg.data, seed=cfg.seed)
     embed_images, embed_texts = make_embedders(setup, host, cfg.eval.batch_size)
-    t = float(np.exp(host["loss"]["t_prime"]))
+    t, b = map(float, temperature_and_bias(host["loss"], cfg.loss.parameterization))
     res = evaluate_embeddings(embed_images, embed_texts, eval_data.eval_examples(cfg.eval.num_examples),
-                              eval_data.zero_shot_tasks(), t=t, b=_bias(host["loss"], cfg.loss.parameterization, t),
-                              geometry=cfg.eval.geometry)
+                              eval_data.zero_shot_tasks(), t=t, b=b, geometry=cfg.eval.geometry)
     return {"step": step, "checkpoint": str(ckpt_file), **res}

@@ -71,7 +71,7 @@ def _figure(cfg: dict, runs: dict, out: Path) -> None:
                              label=name if s == 0 else None)
                 ax[0, j].plot(seen[w - 1:], smooth, **style)
                 ax[1, j].plot(seen, h["t"], **style)
-                ax[2, j].plot(seen, -h["b_over_t"], **style)
+                ax[2, j].plot(seen, h["b_rel"], **style)
         ax[0, j].set(title=f"B = {B}: training loss", yscale="log", ylabel="loss per example")
         ax[1, j].set(title=f"B = {B}: inverse temperature t", ylabel="t")
         ax[2, j].set(title=f"B = {B}: relative bias b_rel = -b/t", ylabel="b_rel", xlabel="examples seen")
@@ -119,7 +119,7 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
         return np.array([_early(r) for r in runs[B][name]])
 
     rows = ["| B | init | first loss | loss, first 10% of steps | final loss | final t | final b | final b_rel = -b/t "
-            "| 0-shot shape / colour | mean 0-shot (± sd) | R@1 i->t / t->i | m* / b*_rel | trimmed m / b_rel |",
+            "| 0-shot shape / colour | mean 0-shot (± sd) | R@1 i->t / t->i | m* / b*_rel | trimmed m / b*_rel |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for B in Bs:
@@ -132,10 +132,10 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
 
             z = zs(B, name)
             summary[B][name] = dict(zero_shot=z.tolist(), early=early(B, name).tolist(), final_loss=m("final_loss"),
-                                    t=m("t"), b=m("b"), b_rel=m("learned_relative_bias"))
+                                    t=m("t"), b=m("b"), b_rel=m("b_rel"))
             rows.append(f"| {B} | {name} | {np.mean([r.history['loss'][0] for r in runs[B][name]]):.3f} | "
                         f"{early(B, name).mean():.3f} | {m('final_loss'):.4f} | {m('t'):.2f} | {m('b'):.2f} | "
-                        f"{m('learned_relative_bias'):.3f} | {fmt(m('zeroshot/shape'))} / {fmt(m('zeroshot/colour'))} | "
+                        f"{m('b_rel'):.3f} | {fmt(m('zeroshot/shape'))} / {fmt(m('zeroshot/colour'))} | "
                         f"{z.mean():.3f}" + (f" ± {z.std(ddof=1):.3f}" if len(z) > 1 else "") + " | "
                         f"{fmt(m('retrieval/img2txt_recall@1'))} / {fmt(m('retrieval/txt2img_recall@1'))} | "
                         f"{fmt(m('geometry/margin'))} / {fmt(m('geometry/relative_bias'))} | "

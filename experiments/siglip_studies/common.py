@@ -2,15 +2,15 @@
 
 SigLiT (the SigLIP paper's locked-image setting): the image tower is frozen, its embeddings of a
 finite training pool are computed once and cached, and only the text tower and the loss scalars
-train. One run here is the trainer's own update (:func:`constellations.siglip.train.make_train_step`:
-same towers, loss implementations, optax chain and schedule) applied step after step inside a
-``lax.scan``, so thousands of small-batch steps cost no Python per step; the batch at step s is the
-trainer's stream (``batch_indices``), a pure function of (run seed, s).
+train. One run here is the trainer's own loop (:func:`constellations.siglip.train.train_steps`: same
+towers, loss implementations, optax chain and schedule) over chunks of steps whose batches are
+gathered from the cached pool on the device, so thousands of small-batch steps cost no Python per
+step; the batch at step s is the trainer's stream (``batch_indices``), a pure function of (run seed, s).
 
 **The frozen tower** is a ViT (``lab-xs/8``, MAP head) trained for a few hundred steps as a
 *supervised* classifier of the six shape attributes (shape, colour, size, position, count,
-background; one linear head each, discarded afterwards) on shapes images whose indices are disjoint
-from both the contrastive pool and the evaluation set. It is a fair frozen tower for comparing
+background; one linear head each, discarded afterwards; :mod:`constellations.siglip.pretrain`) on
+shapes images whose indices are disjoint from both the contrastive pool and the evaluation set. It is a fair frozen tower for comparing
 losses because it was trained with neither of the compared losses (as LiT's frozen towers are
 pretrained on labels), is bit-identical for every run of every study with the same seed, and its
 embedding (the L2-normalized MAP output) carries the attributes the captions talk about, which a
@@ -28,11 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from constellations import io
 from constellations.analysis import analyze_embeddings
@@ -42,10 +40,13 @@ from constellations.siglip.config import default_config, merge
 from constellations.siglip.data import ATTRIBUTES, BACKGROUNDS, COLOURS, COUNTS, EVAL_OFFSET, POSITIONS, SHAPES, \
     SIZES, ShapesDataset, batch_indices, make_eval_dataset
 from constellations.siglip.distributed import replicate, to_host
+from constellations.siglip.embed import apply_in_batches, make_embedders
 from constellations.siglip.evaluate import class_embeddings, evaluate_embeddings, zero_shot_accuracy
+from constellations.siglip.losses import temperature_and_bias
 from constellations.siglip.models import ViT, count_params, decode_variant, init_towers
-from constellations.siglip.train import build, init_params, make_embedders, make_optimizer, make_train_step, \
-    split_params
+from constellations.siglip.pretrain import ImageClassifier, batch_order, train_classifier
+from constellations.siglip.train import build, init_params, init_state
+from constellations.siglip.train import train_steps as run_train_steps   # FrozenSpec has a field train_steps
 
 
 #: Number of classes of each attribute head of the supervised frozen tower.
@@ -111,17 +112,6 @@ class FrozenImages:
         return int(self.train_z.shape[1])
 
 
-class AttributeClassifier(nn.Module):
-    """The ViT named "img" (so its parameters are TwoTowers' "img" subtree) and one linear head per attribute."""
-
-    image: dict
-
-    @nn.compact
-    def __call__(self, images):
-        features = ViT(**self.image, name="img")(images)
-        return {k: nn.Dense(n, name=f"head_{k}")(features) for k, n in ATTRIBUTE_CLASSES.items()}
-
-
 def _image_config(variant: str) -> dict:
     image = decode_variant(variant)
     image.setdefault("patch_size", (4, 4))
@@ -130,42 +120,15 @@ def _image_config(variant: str) -> dict:
 
 
 def _train_classifier(spec: FrozenSpec, progress: bool):
-    """Supervised pretraining of the frozen tower: sum of six softmax cross-entropies, the trainer's optax chain."""
-    ds = ShapesDataset(spec.seed, 32)
-    model = AttributeClassifier(_image_config(spec.image_variant))
-    ex = ds.get(TOWER_OFFSET + np.arange(spec.train_images))
-    images = jnp.asarray(ex["images"])
-    labels = {k: jnp.asarray(v) for k, v in ex["labels"].items()}
-    params = model.init(jax.random.key(spec.seed), images[:1])["params"]
+    """Supervised pretraining of the frozen tower (:mod:`constellations.siglip.pretrain`) on its own images."""
+    ex = ShapesDataset(spec.seed, 32).get(TOWER_OFFSET + np.arange(spec.train_images))
+    model = ImageClassifier(_image_config(spec.image_variant), ATTRIBUTE_CLASSES)
+    params = model.init(jax.random.key(spec.seed), jnp.asarray(ex["images"][:1]))["params"]
     optim = merge(default_config(), dict(optim=dict(lr=spec.lr))).optim
-    tx = make_optimizer(optim, spec.train_steps)
-    opt_state = tx.init(params)
-
-    def loss_fn(p, idx):
-        logits = model.apply({"params": p}, images[idx])
-        return sum(jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits[k], labels[k][idx]))
-                   for k in ATTRIBUTE_CLASSES)
-
-    def step(carry, idx):
-        p, o = carry
-        loss, g = jax.value_and_grad(loss_fn)(p, idx)
-        u, o = tx.update(g, o, p)
-        return (optax.apply_updates(p, u), o), loss
-
-    chunk = max(1, spec.train_steps // 10)
-    run_chunk = jax.jit(lambda c, idx: jax.lax.scan(step, c, idx))
-    rng = np.random.default_rng([spec.seed, 17])
-    order = np.concatenate([rng.permutation(spec.train_images)
-                            for _ in range(math.ceil(spec.train_steps * spec.train_batch / spec.train_images))])
-    order = order[: spec.train_steps * spec.train_batch].reshape(spec.train_steps, spec.train_batch)
-    carry, losses = (params, opt_state), []
-    with progress_bar(spec.train_steps, "frozen tower (supervised)", progress) as bar:
-        for a in range(0, spec.train_steps, chunk):
-            carry, loss = run_chunk(carry, jnp.asarray(order[a:a + chunk], jnp.int32))
-            losses.append(np.asarray(loss))
-            if bar is not None:
-                bar.update(len(order[a:a + chunk]))
-    return model, jax.tree.map(np.asarray, carry[0]), np.concatenate(losses)
+    order = batch_order(spec.train_images, spec.train_steps, spec.train_batch, spec.seed)
+    params, losses = train_classifier(model, params, ex["images"], ex["labels"], order, optim, progress=progress,
+                                      desc="frozen tower (supervised)")
+    return model, params, losses
 
 
 def _image_template(spec: FrozenSpec) -> dict:
@@ -219,20 +182,13 @@ def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> 
         return f, {k: jnp.argmax(v, axis=1) for k, v in model.apply({"params": p}, x).items()}
 
     def embed_pool(indices):
-        """(unit embeddings, norms, head predictions), ``chunk`` images at a time (the last one padded)."""
-        zs, norms, heads = [], [], {k: [] for k in ATTRIBUTE_CLASSES}
-        for a in range(0, len(indices), chunk):
-            x = ds.get(indices[a:a + chunk])["images"]
-            n_real = len(x)
-            x = np.concatenate([x, np.repeat(x[-1:], chunk - n_real, axis=0)]) if n_real < chunk else x
-            f, h = features_and_heads(params, jnp.asarray(x))
-            f = np.asarray(f, np.float32)[:n_real]
-            n = np.linalg.norm(f, axis=1)
-            zs.append(f / (n[:, None] + 1e-8))
-            norms.append(n)
-            for k, v in h.items():
-                heads[k].append(np.asarray(v)[:n_real])
-        return np.concatenate(zs), np.concatenate(norms), {k: np.concatenate(v) for k, v in heads.items()}
+        """(unit embeddings, norms, head predictions), rendering and embedding ``chunk`` images at a time."""
+        parts = [apply_in_batches(lambda x: features_and_heads(params, jnp.asarray(x)),
+                                  ds.get(indices[a:a + chunk])["images"], chunk) for a in range(0, len(indices), chunk)]
+        f, heads = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+        f = np.asarray(f, np.float32)
+        n = np.linalg.norm(f, axis=1)
+        return f / (n[:, None] + 1e-8), n, heads
 
     train_z, train_norm, _ = embed_pool(np.arange(spec.pool_size))
     eval_idx = EVAL_OFFSET + np.arange(spec.eval_size)
@@ -326,7 +282,6 @@ def training_stream(num_examples: int, batch_size: int, steps: int, seed: int) -
 
 
 _POOL_CACHE: dict = {}
-_SCAN_CACHE: dict = {}
 
 
 def _pool_captions(setup, frozen: FrozenSpec, extra_languages: int):
@@ -336,24 +291,6 @@ def _pool_captions(setup, frozen: FrozenSpec, extra_languages: int):
         captions = setup.dataset.get(np.arange(frozen.pool_size), images=False)["captions"]
         _POOL_CACHE[key] = (captions, setup.tokenizer.encode(captions, setup.max_len))
     return _POOL_CACHE[key]
-
-
-def _scan_runner(step_fn, batch_size: int, chunk: int):
-    """jit(scan of ``step_fn`` over ``chunk`` steps), gathering each batch from the cached pool in the graph."""
-    key = (id(step_fn), batch_size, chunk)
-    if key not in _SCAN_CACHE:
-        def body(fixed, pool, carry, xs):
-            trainable, opt_state = carry
-            idx, step = xs
-            batch = {"tokens": pool["tokens"][idx], "zimg": pool["zimg"][idx], "img_norm": pool["img_norm"][idx]}
-            trainable, opt_state, metrics = step_fn(trainable, fixed, opt_state, batch, step)
-            return (trainable, opt_state), metrics
-
-        def run(trainable, fixed, opt_state, pool, idx, steps):
-            return jax.lax.scan(lambda c, xs: body(fixed, pool, c, xs), (trainable, opt_state), (idx, steps))
-
-        _SCAN_CACHE[key] = (jax.jit(run), step_fn)   # keep step_fn alive: its id is the key
-    return _SCAN_CACHE[key][0]
 
 
 def _chunk_length(steps: int, target_chunks: int = 16) -> int:
@@ -369,7 +306,7 @@ class LitRun:
 
     spec: LitSpec
     config: dict
-    history: dict                 # name -> (steps,) float arrays: loss, t, b, b_over_t, logit stats, norms, lr
+    history: dict                 # name -> (steps,) float arrays: loss, t, b, b_rel, logit stats, norms, lr
     evaluation: dict              # zero-shot, retrieval, geometry (constellations.siglip.evaluate)
     analysis: dict                # analyze_embeddings of the held-out (image, caption) pairs
     initial_check: dict           # first logged loss vs constellations.loss on the initial towers
@@ -384,8 +321,7 @@ class LitRun:
         return {
             "label": self.spec.label, **dataclasses.asdict(self.spec), "steps": self.spec.steps,
             "final_loss": float(np.mean(h["loss"][-max(1, len(h["loss"]) // 50):])),
-            "t": float(h["t"][-1]), "b": float(h["b"][-1]), "b_over_t": float(h["b_over_t"][-1]),
-            "learned_relative_bias": float(-h["b_over_t"][-1]),
+            "t": float(h["t"][-1]), "b": float(h["b"][-1]), "b_rel": float(h["b_rel"][-1]),
             "text_params": self.text_params, "embedding_params": self.embedding_params,
             "vocab_size": self.vocab_size, "wall_time_s": self.wall_time_s,
             "examples_per_sec": self.examples_per_sec, "initial_check": self.initial_check,
@@ -399,7 +335,11 @@ def zero_shot_mean(evaluation: dict) -> float:
 
 
 def _initial_loss_check(setup, params, batch_idx, captions, frozen: FrozenImages, spec: LitSpec, logged: float) -> dict:
-    """The logged (float32) loss at step 0 against the NumPy float64 reference on the initial towers' embeddings."""
+    """The logged (float32) loss at step 0 against the NumPy float64 reference on the initial towers' embeddings.
+
+    The reference takes t0, b0 (or b_rel0) of the spec exactly, not their float32 parameters, so runs that
+    start at the same logits in exact arithmetic (b0 = -10 and b_rel0 = 1 at t0 = 10) have equal references.
+    """
     _, embed_texts = make_embedders(setup, params, 256)
     V = np.asarray(embed_texts([captions[i] for i in batch_idx]), np.float64)
     U = np.asarray(frozen.train_z[batch_idx], np.float64)
@@ -417,7 +357,7 @@ def _initial_loss_check(setup, params, batch_idx, captions, frozen: FrozenImages
 
 
 def scan_training(setup, params: dict, pool: dict, stream: np.ndarray, *, progress: bool = False, label: str = ""):
-    """The trainer's update applied for ``len(stream)`` steps inside ``lax.scan`` (chunks of steps per call).
+    """The trainer's loop (:func:`~constellations.siglip.train.train_steps`) for ``len(stream)`` steps, in chunks.
 
     Args:
       setup: the trainer's Setup of a LiT config with cached image embeddings.
@@ -427,26 +367,17 @@ def scan_training(setup, params: dict, pool: dict, stream: np.ndarray, *, progre
     Returns:
       (final host parameters, history {metric: (steps,) float64} as the trainer logs every step, seconds).
     """
-    # The step reads the loss config's parameterization and clamp, never its initial values: one
-    # compiled step serves every initialization (the initial values enter through the parameters).
-    step_setup = dataclasses.replace(setup, cfg=merge(setup.cfg, dict(loss=dict(
-        temperature_init=10.0, bias_init=-10.0, relative_bias_init=None))))
-    step_fn = make_train_step(step_setup, cached=True)
     steps = len(stream)
-    trainable, fixed = split_params(params, setup.trainable_keys)
-    opt_state = setup.tx.init(trainable)
     mesh = setup.mesh
-    trainable, fixed, opt_state = replicate(mesh, trainable), replicate(mesh, fixed), replicate(mesh, opt_state)
+    state = replicate(mesh, init_state(setup, params))
     pool = replicate(mesh, {"tokens": np.asarray(pool["tokens"], np.int32), "zimg": np.asarray(pool["zimg"], np.float32),
                             "img_norm": np.asarray(pool["img_norm"], np.float32)})
     chunk = _chunk_length(steps)
-    run = _scan_runner(step_fn, stream.shape[1], chunk)
     history: dict = {}
     start = time.perf_counter()
     with progress_bar(steps, label, progress) as bar:
         for a in range(0, steps, chunk):
-            (trainable, opt_state), metrics = run(trainable, fixed, opt_state, pool, stream[a:a + chunk],
-                                                  np.arange(a, a + chunk, dtype=np.int32))
+            state, metrics = run_train_steps(setup, state, stream[a:a + chunk], pool=pool)
             for k, v in to_host(metrics).items():
                 history.setdefault(k, []).append(np.asarray(v, np.float64))
             if bar is not None:
@@ -454,7 +385,7 @@ def scan_training(setup, params: dict, pool: dict, stream: np.ndarray, *, progre
                 bar.set_postfix(loss=f"{float(history['loss'][-1][-1]):.3f}", t=f"{float(history['t'][-1][-1]):.1f}")
     seconds = time.perf_counter() - start
     history = {k: np.concatenate(v) for k, v in history.items()}
-    return {**to_host(fixed), **to_host(trainable)}, history, seconds
+    return to_host(state.params), history, seconds
 
 
 def train_lit(frozen: FrozenImages, spec: LitSpec, *, progress: bool = True, zero_shot_languages=()) -> LitRun:
@@ -492,9 +423,7 @@ def evaluate_lit(setup, host: dict, frozen: FrozenImages, cfg, *, zero_shot_lang
     n = frozen.spec.eval_size
     captions = eval_data.get(EVAL_OFFSET + np.arange(n), images=False)["captions"]
     _, embed_texts = make_embedders(setup, host, 256)
-    t = float(np.exp(host["loss"]["t_prime"]))
-    b = {"standard": lambda: float(host["loss"]["b"]), "relative_bias": lambda: -t * float(host["loss"]["b_rel"]),
-         "softmax": lambda: 0.0}[cfg.loss.parameterization]()
+    t, b = map(float, temperature_and_bias(host["loss"], cfg.loss.parameterization))
     examples = {"images": np.arange(n), "captions": [[c] for c in captions], "labels": frozen.eval_labels}
     tasks = eval_data.zero_shot_tasks()
     evaluation = evaluate_embeddings(lambda _: frozen.eval_z, embed_texts, examples, tasks, t=t, b=b, geometry=True)

@@ -61,7 +61,7 @@ def softmax_all_gather_loss(mesh, axis: str = "data"):
     """CLIP's softmax loss under ``shard_map``: f(zimg, ztxt, t) -> (1/B) sum_i (row_i + col_i) / 2.
 
     With logits x_ij = t <zimg_i, ztxt_j> over the global batch, row_i = logsumexp_j x_ij - x_ii and
-    col_i = logsumexp_j x_ji - x_ii (``constellations.loss.softmax_loss``, reduction "mean"). Each
+    col_i = logsumexp_j x_ji - x_ii (``constellations.loss.softmax_loss``, reduction "per_example"). Each
     device gathers both towers' (B, d) embeddings and computes only its own n rows (its images
     against every text) and its own n columns (its texts against every image): two (n, B) blocks.
     """
@@ -230,8 +230,8 @@ def reference_check(D: int, B: int, width: int, seed: int) -> dict:
             rU, rt = rU / B, rt / B
         else:
             ref_value = reference.softmax_loss(U, V, t, "per_example")
-            rU, rt = jax.grad(lambda a, tt: softmax_loss(a, jnp.asarray(V), tt, reduction="per_example"), argnums=(0, 1))(
-                jnp.asarray(U), jnp.float32(t))
+            rU, rt = jax.grad(lambda a, tt: softmax_loss(a, jnp.asarray(V), tt, reduction="per_example"),
+                              argnums=(0, 1))(jnp.asarray(U), jnp.float32(t))
             rU, rt = np.asarray(rU, np.float64), float(rt)
         out[label] = {"value": float(value), "reference": float(ref_value),
                       "value_error": abs(float(value) - ref_value) / abs(ref_value),

@@ -5,7 +5,7 @@ softmax loss at small batch sizes, both improve with the batch and then saturate
 batch. Here a text tower (the trainer's ``mu`` text transformer, from scratch) learns against the
 frozen image embeddings of :mod:`.common` with each loss at batch sizes B from 32 to 4096 (full
 scale), every run seeing the same number of examples, then is evaluated on held-out shapes:
-zero-shot shape and colour (prompt ensembles), retrieval R@1 both ways, the learned t, b, b/t, and
+zero-shot shape and colour (prompt ensembles), retrieval R@1 both ways, the learned t, b, b_rel = -b/t, and
 the learned embeddings' geometry (m*, b*_rel of the held-out pairs; the trimmed 5%/95% versions of
 ``constellations.analysis.analyze_embeddings``; the same for the images against the shape-class
 prompt embeddings).
@@ -110,16 +110,16 @@ def _figures(cfg: dict, results: dict, runs: dict, out: Path) -> None:
     _errorbar(ax[1], Bs, sig, "b", "d-", color="C3", label="sigmoid: learned b")
     ax[1].plot(Bs, [math.log(1 / B) for B in Bs], ":", color="gray", label="log(1/B)")
     ax[1].axhline(-10, color="k", lw=0.6, ls="--", label="b0 = -10")
-    _errorbar(ax[2], Bs, sig, "learned_relative_bias", "d-", color="C3", label="sigmoid: learned -b/t")
+    _errorbar(ax[2], Bs, sig, "b_rel", "d-", color="C3", label="sigmoid: learned b_rel = -b/t")
     for loss, style in zip(LOSSES, ("o-", "s--")):
         _errorbar(ax[2], Bs, results[loss], "geometry/relative_bias", style, alpha=0.7, label=f"{loss}: b*_rel")
         _errorbar(ax[2], Bs, results[loss], "analysis/trimmed_relative_bias", style, alpha=0.4,
-                  label=f"{loss}: trimmed b_rel")
+                  label=f"{loss}: trimmed b*_rel")
         _errorbar(ax[3], Bs, results[loss], "geometry/margin", style, label=f"{loss}: m*")
         _errorbar(ax[3], Bs, results[loss], "analysis/trimmed_margin", style, alpha=0.5, label=f"{loss}: trimmed margin")
     ax[0].set(title="learned inverse temperature t", ylabel="t")
     ax[1].set(title="learned bias b (sigmoid)", ylabel="b")
-    ax[2].set(title="relative bias: learned -b/t vs b*_rel", ylabel="cosine similarity")
+    ax[2].set(title="relative bias: learned b_rel = -b/t vs b*_rel", ylabel="cosine similarity")
     ax[3].axhline(0, color="k", lw=0.5)
     ax[3].set(title="margin (held-out pairs)", ylabel="margin")
     for a in ax:
@@ -222,15 +222,15 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
                     f"{_mean_sd(metric(f, 'zeroshot/colour'))} | {_mean_sd(metric(s, retrieval_mean))} | "
                     f"{_mean_sd(metric(f, retrieval_mean))} | {compare(paired(zero_shot_mean, [i])).text()} | "
                     f"{compare(paired(retrieval_mean, [i])).text()} |")
-    geo = ["| B | sigmoid t | b | b/t | softmax t | sigmoid m* / b*_rel | trimmed m / b_rel | softmax m* / b*_rel "
-           "| trimmed m / b_rel | sigmoid shape-class trimmed m / b_rel |", "|---|---|---|---|---|---|---|---|---|---|"]
+    geo = ["| B | sigmoid t | b | b_rel = -b/t | softmax t | sigmoid m* / b*_rel | trimmed m / b*_rel "
+           "| softmax m* / b*_rel | trimmed m / b*_rel | sigmoid shape-class trimmed m / b*_rel |", "|---|---|---|---|---|---|---|---|---|---|"]
     for i, B in enumerate(Bs):
         s, f = results["sigmoid"][i], results["softmax"][i]
 
         def m(rs, key):
             return float(metric(rs, key).mean())
 
-        geo.append(f"| {B} | {m(s, 't'):.2f} | {m(s, 'b'):.2f} | {m(s, 'b_over_t'):.3f} | {m(f, 't'):.2f} | "
+        geo.append(f"| {B} | {m(s, 't'):.2f} | {m(s, 'b'):.2f} | {m(s, 'b_rel'):.3f} | {m(f, 't'):.2f} | "
                    f"{fmt(m(s, 'geometry/margin'))} / {fmt(m(s, 'geometry/relative_bias'))} | "
                    f"{fmt(m(s, 'analysis/trimmed_margin'))} / {fmt(m(s, 'analysis/trimmed_relative_bias'))} | "
                    f"{fmt(m(f, 'geometry/margin'))} / {fmt(m(f, 'geometry/relative_bias'))} | "
