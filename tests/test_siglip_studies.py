@@ -25,7 +25,7 @@ from constellations.siglip.tokenizer import UNK, WordTokenizer
 from constellations.siglip.embed import embed_image_pool, make_embedders
 from constellations.siglip.train import build, init_params, train
 from experiments.siglip_studies import common, memory
-from experiments.siglip_studies.__main__ import main as cli
+from experiments.runner import main as cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,14 +36,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def out_dir(tmp_path_factory):
-    """Every study's quick mode through ``run all`` (the frozen tower is trained once, then loaded from its cache)."""
+    """Every study's quick mode through ``python -m experiments run studies`` (the frozen tower is trained once, then loaded from its cache)."""
     out = tmp_path_factory.mktemp("siglip_studies")
-    assert cli(["run", "all", "--quick", "--seed", "3", "--out", str(out), "--no-progress"]) == 0
+    assert cli(["run", "studies", "--quick", "--seed", "3", "--out", str(out), "--no-progress"]) == 0
     return out
 
 
 def test_quick_report(out_dir):
-    """``run all`` writes the report: the claims table (not judged at quick scale) and every study's section."""
+    """``run studies`` writes the report: the claims table (not judged at quick scale) and every study's section."""
     report = (out_dir / "SIGLIP_STUDIES.md").read_text()
     for name in ("siglit", "bias_init", "bottleneck", "memory"):
         section = (out_dir / name / "summary.md").read_text()
@@ -123,7 +123,7 @@ def test_quick_memory(out_dir):
 
 def test_cli_bad_input_and_list(capsys):
     assert cli(["run", "nonsense", "--quick"]) == 2
-    assert "unknown study" in capsys.readouterr().err
+    assert "unknown experiment" in capsys.readouterr().err
     assert cli(["run", "siglit", "--seed", "-1"]) == 2
     assert cli(["list"]) == 0
     assert "memory" in capsys.readouterr().out

@@ -9,19 +9,5 @@
 
 Each module has ``NAME``, ``TITLE`` and ``run(out_root, *, quick, seed, progress) -> Outcome``
 (writes ``<out_root>/<NAME>/``: config.json with the seed, raw metrics, figures, summary.md).
-Run one with ``python -m experiments.siglip_studies run NAME [--quick]``.
+Run one with ``python -m experiments run NAME [--quick]`` (``run studies`` runs all four and writes SIGLIP_STUDIES.md).
 """
-
-from __future__ import annotations
-
-import importlib
-
-MODULES = {"siglit": "siglit", "bias_init": "bias_init", "bottleneck": "bottleneck", "memory": "memory"}
-
-
-def load(name: str):
-    """The module of study ``name``."""
-    key = name.lower().replace("-", "_")
-    if key not in MODULES:
-        raise ValueError(f"unknown study {name!r}; choose one of {', '.join(MODULES)} (or 'all')")
-    return importlib.import_module(f"{__name__}.{MODULES[key]}")

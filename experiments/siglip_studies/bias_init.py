@@ -25,9 +25,9 @@ import numpy as np
 
 from constellations import io
 
-from .common import LitSpec, fmt, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
-from experiments.lab import Outcome, compare, machine_note, verdict
-from .siglit import config as siglit_config, learning_rate
+from .common import LitSpec, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
+from experiments.lab import Config, Outcome, fmt, parse_arg, compare, machine_note, verdict
+from .siglit import _config as siglit_config, learning_rate
 
 NAME = "bias_init"
 TITLE = "bias init: b0 = -10 vs 0 vs log(1/B) vs relative bias"
@@ -35,7 +35,13 @@ EARLY = 0.1          # "early training": the first 10% of the steps
 VARIANTS = ("b0 = -10", "b0 = 0", "b0 = log(1/B)", "relative bias, b_rel0 = 1")
 
 
-def config(quick: bool, seed: int) -> dict:
+def get_config(arg=None) -> Config:
+    """The study as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config(_config(quick, seed), quick=quick)
+
+
+def _config(quick: bool, seed: int) -> dict:
     base = siglit_config(quick, seed)
     return dict(seed=seed, run_seeds=base["run_seeds"], frozen=base["frozen"], batch_sizes=[16] if quick else [32, 1024],
                 examples_seen=base["examples_seen"], lr0=base["lr0"], lr_reference_batch=base["lr_reference_batch"],
@@ -87,10 +93,11 @@ def _early(run) -> float:
     return float(np.mean(loss[: max(1, int(EARLY * len(loss)))]))
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) -> Outcome:
+def run(config, out_root, *, progress: bool = True) -> Outcome:
     t0 = time.perf_counter()
     note_before = machine_note()
-    cfg = config(quick, seed)
+    cfg = config
+    quick = cfg["quick"]
     out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     Bs = cfg["batch_sizes"]
     runs = {B: {name: [] for name in VARIANTS} for B in Bs}
@@ -135,11 +142,11 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
                                     t=m("t"), b=m("b"), b_rel=m("b_rel"))
             rows.append(f"| {B} | {name} | {np.mean([r.history['loss'][0] for r in runs[B][name]]):.3f} | "
                         f"{early(B, name).mean():.3f} | {m('final_loss'):.4f} | {m('t'):.2f} | {m('b'):.2f} | "
-                        f"{m('b_rel'):.3f} | {fmt(m('zeroshot/shape'))} / {fmt(m('zeroshot/colour'))} | "
+                        f"{m('b_rel'):.3f} | {fmt(m('zeroshot/shape'), decimals=3)} / {fmt(m('zeroshot/colour'), decimals=3)} | "
                         f"{z.mean():.3f}" + (f" ± {z.std(ddof=1):.3f}" if len(z) > 1 else "") + " | "
-                        f"{fmt(m('retrieval/img2txt_recall@1'))} / {fmt(m('retrieval/txt2img_recall@1'))} | "
-                        f"{fmt(m('geometry/margin'))} / {fmt(m('geometry/relative_bias'))} | "
-                        f"{fmt(m('analysis/trimmed_margin'))} / {fmt(m('analysis/trimmed_relative_bias'))} |")
+                        f"{fmt(m('retrieval/img2txt_recall@1'), decimals=3)} / {fmt(m('retrieval/txt2img_recall@1'), decimals=3)} | "
+                        f"{fmt(m('geometry/margin'), decimals=3)} / {fmt(m('geometry/relative_bias'), decimals=3)} | "
+                        f"{fmt(m('analysis/trimmed_margin'), decimals=3)} / {fmt(m('analysis/trimmed_relative_bias'), decimals=3)} |")
     io.write_json(out / "summary.json", {str(B): v for B, v in summary.items()})
     minus10_vs_0 = {B: compare(zs(B, "b0 = -10") - zs(B, "b0 = 0")) for B in Bs}
     log_vs_minus10 = {B: compare(zs(B, "b0 = log(1/B)") - zs(B, "b0 = -10")) for B in Bs}

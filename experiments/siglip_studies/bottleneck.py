@@ -25,9 +25,9 @@ import numpy as np
 from constellations import io
 from constellations.siglip.models import decode_variant
 
-from .common import LitSpec, fmt, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
-from experiments.lab import Outcome, compare, machine_note, verdict
-from .siglit import config as siglit_config, learning_rate
+from .common import LitSpec, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
+from experiments.lab import Config, Outcome, fmt, parse_arg, compare, machine_note, verdict
+from .siglit import _config as siglit_config, learning_rate
 
 NAME = "bottleneck"
 TITLE = "bottlenecked token embedding: vocab -> K -> width vs the full table"
@@ -35,7 +35,13 @@ TITLE = "bottlenecked token embedding: vocab -> K -> width vs the full table"
 COST_TOLERANCE = 0.02
 
 
-def config(quick: bool, seed: int) -> dict:
+def get_config(arg=None) -> Config:
+    """The study as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config(_config(quick, seed), quick=quick)
+
+
+def _config(quick: bool, seed: int) -> dict:
     base = siglit_config(quick, seed)
     common = dict(seed=seed, run_seeds=base["run_seeds"], frozen=base["frozen"], examples_seen=base["examples_seen"],
                   lr0=base["lr0"], lr_reference_batch=base["lr_reference_batch"])
@@ -113,10 +119,11 @@ def _figure(rows: list[dict], cfg: dict, width: int, out: Path) -> None:
     plt.close(fig)
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) -> Outcome:
+def run(config, out_root, *, progress: bool = True) -> Outcome:
     t0 = time.perf_counter()
     note_before = machine_note()
-    cfg = config(quick, seed)
+    cfg = config
+    quick = cfg["quick"]
     out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     width = decode_variant(cfg["text_variant"])["width"]
     B = cfg["batch_size"]
@@ -180,9 +187,9 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
 
         table.append(f"| {'full table' if K is None else f'K = {K}'} | {languages + 1} | {rs[0]['vocab']} | "
                      f"{rs[0]['embedding_params']:,} | {rs[0]['text_params']:,} | {len(rs)} | {cell(v('zs_english'))} "
-                     f"({fmt(v('shape').mean())} / {fmt(v('colour').mean())}) | "
+                     f"({fmt(v('shape').mean(), decimals=3)} / {fmt(v('colour').mean(), decimals=3)}) | "
                      + (cell(v("zs_languages")) if languages else "-") + f" | {cell(v('r1'))} | "
-                     f"{fmt(v('margin').mean())} / {fmt(v('trimmed_margin').mean())} |")
+                     f"{fmt(v('margin').mean(), decimals=3)} / {fmt(v('trimmed_margin').mean(), decimals=3)} |")
     full_emb = groups[(None, cfg["extra_languages"])][0]
     k_emb = groups[(target, cfg["extra_languages"])][0]
     wall = time.perf_counter() - t0

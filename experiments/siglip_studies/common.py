@@ -20,7 +20,6 @@ config; a later study with the same config loads it instead of retraining.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -46,6 +45,7 @@ from constellations.siglip.losses import temperature_and_bias
 from constellations.siglip.models import ViT, count_params, decode_variant, init_towers
 from constellations.siglip.pretrain import ImageClassifier, batch_order, train_classifier
 from constellations.siglip.train import build, init_params, init_state
+from experiments.lab import progress_bar
 from constellations.siglip.train import train_steps as run_train_steps   # FrozenSpec has a field train_steps
 
 
@@ -56,14 +56,6 @@ ATTRIBUTE_CLASSES = {"shape": len(SHAPES), "colour": len(COLOURS), "size": len(S
 #: (0 .. pool_size - 1) and from the evaluation range (EVAL_OFFSET = 2^40).
 TOWER_OFFSET = 1 << 36
 MAX_LEN = 16
-
-
-def progress_bar(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -469,7 +461,3 @@ def frozen_note(frozen: FrozenImages) -> str:
             f"({where}; held-out accuracy of its discarded linear heads: {acc}). Trained with neither contrastive loss, "
             f"identical in every run, its embeddings of the {frozen.spec.pool_size}-example pool and the "
             f"{frozen.spec.eval_size} held-out examples are computed once and cached.")
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}f}"

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.lab import Outcome, machine_note, verdict
+from experiments.lab import Config, Outcome, parse_arg, machine_note, verdict
 
 NAME = "memory"
 TITLE = "memory: largest batch under a per-device budget, sigmoid ring vs softmax all-gather"
@@ -45,7 +45,13 @@ MiB = 2.0**20
 REPO = Path(__file__).resolve().parents[2]
 
 
-def config(quick: bool, seed: int) -> dict:
+def get_config(arg=None) -> Config:
+    """The study as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config(_config(quick, seed), quick=quick)
+
+
+def _config(quick: bool, seed: int) -> dict:
     if quick:
         return dict(seed=seed, devices=[1, 4], width=32, budget_mib=2.0, grid=16, max_per_device=1024,
                     reference_batch=32, measure=["sigmoid_ring"])
@@ -365,11 +371,12 @@ def _figure(cfg: dict, searches: dict, out: Path) -> None:
     plt.close(fig)
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) -> Outcome:
+def run(config, out_root, *, progress: bool = True) -> Outcome:
     from constellations import io
 
     t0 = time.perf_counter()
-    cfg = config(quick, seed)
+    cfg = config
+    quick = cfg["quick"]
     out = Path(out_root) / NAME
     io.write_json(out / "config.json", cfg)
     note_before = machine_note()
@@ -457,4 +464,4 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         raise SystemExit(_child(sys.argv[2:]))
-    raise SystemExit("run the memory study with: python -m experiments.siglip_studies run memory [--quick]")
+    raise SystemExit("run the memory study with: python -m experiments run memory [--quick]")

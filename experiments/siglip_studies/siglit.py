@@ -32,9 +32,9 @@ import numpy as np
 
 from constellations import io
 
-from .common import FrozenSpec, LitSpec, fmt, frozen_note, same_attribute_fraction, save_runs, start_study, \
+from .common import FrozenSpec, LitSpec, frozen_note, same_attribute_fraction, save_runs, start_study, \
     train_lit, zero_shot_mean
-from experiments.lab import Outcome, compare, machine_note, verdict
+from experiments.lab import Config, Outcome, fmt, parse_arg, compare, machine_note, verdict
 
 NAME = "siglit"
 TITLE = "SigLiT batch size: sigmoid vs softmax with a frozen image tower"
@@ -43,7 +43,13 @@ SMALL_BATCH = 256          # "small batch" for the first claim: B <= this
 RISE = 0.01                # "accuracy rises with batch": the best batch beats the smallest by more than a point
 
 
-def config(quick: bool, seed: int) -> dict:
+def get_config(arg=None) -> Config:
+    """The study as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
+    quick, seed = parse_arg(arg)
+    return Config(_config(quick, seed), quick=quick)
+
+
+def _config(quick: bool, seed: int) -> dict:
     if quick:
         frozen = FrozenSpec(seed=seed, pool_size=1024, eval_size=256, image_variant="mu/8", train_images=512,
                             train_steps=30, train_batch=64)
@@ -170,10 +176,11 @@ def saturation(cfg: dict, per_batch: list[list[dict]]):
     return None, Bs[best], rise
 
 
-def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) -> Outcome:
+def run(config, out_root, *, progress: bool = True) -> Outcome:
     t0 = time.perf_counter()
     note_before = machine_note()
-    cfg = config(quick, seed)
+    cfg = config
+    quick = cfg["quick"]
     out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     Bs = cfg["batch_sizes"]
     runs = {loss: {B: [] for B in Bs} for loss in LOSSES}
@@ -231,12 +238,12 @@ def run(out_root, *, quick: bool = False, seed: int = 0, progress: bool = True) 
             return float(metric(rs, key).mean())
 
         geo.append(f"| {B} | {m(s, 't'):.2f} | {m(s, 'b'):.2f} | {m(s, 'b_rel'):.3f} | {m(f, 't'):.2f} | "
-                   f"{fmt(m(s, 'geometry/margin'))} / {fmt(m(s, 'geometry/relative_bias'))} | "
-                   f"{fmt(m(s, 'analysis/trimmed_margin'))} / {fmt(m(s, 'analysis/trimmed_relative_bias'))} | "
-                   f"{fmt(m(f, 'geometry/margin'))} / {fmt(m(f, 'geometry/relative_bias'))} | "
-                   f"{fmt(m(f, 'analysis/trimmed_margin'))} / {fmt(m(f, 'analysis/trimmed_relative_bias'))} | "
-                   f"{fmt(m(s, 'analysis/shape_classes_trimmed_margin'))} / "
-                   f"{fmt(m(s, 'analysis/shape_classes_trimmed_relative_bias'))} |")
+                   f"{fmt(m(s, 'geometry/margin'), decimals=3)} / {fmt(m(s, 'geometry/relative_bias'), decimals=3)} | "
+                   f"{fmt(m(s, 'analysis/trimmed_margin'), decimals=3)} / {fmt(m(s, 'analysis/trimmed_relative_bias'), decimals=3)} | "
+                   f"{fmt(m(f, 'geometry/margin'), decimals=3)} / {fmt(m(f, 'geometry/relative_bias'), decimals=3)} | "
+                   f"{fmt(m(f, 'analysis/trimmed_margin'), decimals=3)} / {fmt(m(f, 'analysis/trimmed_relative_bias'), decimals=3)} | "
+                   f"{fmt(m(s, 'analysis/shape_classes_trimmed_margin'), decimals=3)} / "
+                   f"{fmt(m(s, 'analysis/shape_classes_trimmed_relative_bias'), decimals=3)} |")
     wall = time.perf_counter() - t0
     small_bs = [Bs[i] for i in small]
     md = [
