@@ -171,7 +171,7 @@ def test_cli_train_then_eval(tmp_path, capsys):
     stats = json.loads((tmp_path / "a.json").read_text())
     assert stats["margin"] == pytest.approx(res["geometry/margin"], abs=1e-6)
     assert analyze_main(["analyze", str(emb), str(emb), "--image-key", "image", "--text-key", "shape_classes",
-                         "--labels", str(emb), "--labels-key", "shape_labels"]) == 0
+                         "--labels", str(emb), "--labels-key", "shape_labels", "--json", "-"]) == 0
     labelled = json.loads(capsys.readouterr().out)
     assert labelled["layout"] == "labelled" and labelled["image_to_text_accuracy"] == pytest.approx(res["zeroshot/shape"])
 
