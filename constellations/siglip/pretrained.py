@@ -463,6 +463,9 @@ def load_image(path, size: int, preprocessing: dict | None = None) -> np.ndarray
 
 # -------------------------------------------------------------------------------------- model
 
+_EMBED_FNS: dict = {}
+
+
 @dataclass
 class Pretrained:
     """A loaded checkpoint: towers, parameters, tokenizer, and the input sizes they were trained on."""
@@ -475,7 +478,6 @@ class Pretrained:
     max_len: int
     path: Path
     preprocessing: dict = field(default_factory=dict)
-    _fns: dict = field(default_factory=dict, repr=False)
 
     @property
     def temperature(self) -> float:
@@ -491,14 +493,18 @@ class Pretrained:
         return int(self.model.image["width"])
 
     def _fn(self, which):
-        if which not in self._fns:
+        from .models import model_key
+
+        key = (model_key(self.model), which)
+        if key not in _EMBED_FNS:   # per architecture: a reloaded checkpoint reuses the compiled function
             import jax
 
             from .models import TwoTowers
 
             method = TwoTowers.embed_images if which == "img" else TwoTowers.embed_texts
-            self._fns[which] = jax.jit(lambda p, x: self.model.apply({"params": p}, x, method=method)[0])
-        return self._fns[which]
+            model = self.model
+            _EMBED_FNS[key] = jax.jit(lambda p, x: model.apply({"params": p}, x, method=method)[0])
+        return _EMBED_FNS[key]
 
     def _batched(self, which, x, batch_size, progress, desc):
         from tqdm.auto import tqdm
@@ -579,3 +585,165 @@ def load_pretrained(path, *, max_len: int | None = None) -> Pretrained:
     params = jax.tree.map(lambda a: jax.numpy.asarray(a, jax.numpy.float32), params)
     return Pretrained(kind=kind, model=model, params=params, tokenizer=tokenizer, image_size=image_size,
                       max_len=length, path=folder, preprocessing=_preprocessing(folder, kind))
+
+
+# ------------------------------------------------------------------- checkpoint -> embeddings
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_class_folders(images, class_names) -> tuple[list[Path], np.ndarray, list[str]]:
+    """(image paths, label of each image, class names) of an ImageNet-style folder FOLDER/<class>/<image>.
+
+    ``class_names``: a text file, one class a line, either ``SUBFOLDER<TAB>name`` (any order, e.g.
+    ImageNet's ``n01440764<TAB>tench``) or just ``name`` (the i-th line names the i-th subfolder
+    in sorted order). Classes are numbered in the file's order.
+    """
+    images, class_names = Path(images), Path(class_names)
+    if not images.is_dir():
+        raise ValueError(f"--images: no such folder: {images}")
+    if not class_names.is_file():
+        raise ValueError(f"--class-names: no such file: {class_names}")
+    lines = [ln.rstrip("\n") for ln in class_names.read_text().splitlines() if ln.strip()]
+    subs = sorted(p.name for p in images.iterdir() if p.is_dir())
+    if not subs:
+        raise ValueError(f"--images {images} has no class subfolders (expected FOLDER/<class>/<image>)")
+    if all("\t" in ln for ln in lines):
+        pairs = [tuple(ln.split("\t", 1)) for ln in lines]
+        missing = sorted({s for s, _ in pairs} - set(subs))
+        if missing:
+            raise ValueError(f"--class-names names subfolders that {images} lacks: {missing[:5]}")
+    else:
+        if len(lines) != len(subs):
+            raise ValueError(f"--class-names has {len(lines)} names for {len(subs)} subfolders of {images} "
+                             "(or use SUBFOLDER<TAB>name lines)")
+        pairs = list(zip(subs, lines))
+    paths, labels = [], []
+    for c, (sub, _) in enumerate(pairs):
+        found = _images_in(images / sub)
+        paths += found
+        labels += [c] * len(found)
+    if not paths:
+        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {images}")
+    return paths, np.asarray(labels, np.int64), [name.strip() for _, name in pairs]
+
+
+def read_captions(images, captions) -> tuple[list[Path], list[str]]:
+    """Paired (image, caption) rows from a file of ``RELATIVE_IMAGE_PATH<TAB>caption`` lines."""
+    images, captions = Path(images), Path(captions)
+    if not images.is_dir():
+        raise ValueError(f"--images: no such folder: {images}")
+    if not captions.is_file():
+        raise ValueError(f"--captions: no such file: {captions}")
+    paths, texts = [], []
+    for i, ln in enumerate(captions.read_text().splitlines(), 1):
+        if not ln.strip():
+            continue
+        if "\t" not in ln:
+            raise ValueError(f"--captions {captions}:{i}: expected IMAGE<TAB>caption")
+        name, text = ln.split("\t", 1)
+        if not (images / name).is_file():
+            raise ValueError(f"--captions {captions}:{i}: no image {images / name}")
+        paths.append(images / name)
+        texts.append(text.strip())
+    if not paths:
+        raise ValueError(f"--captions {captions} holds no IMAGE<TAB>caption line")
+    return paths, texts
+
+
+def export_pretrained_embeddings(pretrained, images, out, *, class_names=None, captions=None, template: str = "{}",
+                                 batch_size: int = 64, limit: int | None = None, progress: bool = True) -> dict:
+    """Embed a folder of images and their class names or captions with a checkpoint; write ``out`` (.npz).
+
+    Keys: ``image`` (N, d) and ``text`` (C or N, d) unit rows (float64), with ``labels`` (N,) each
+    image's class (class names; ``python -m constellations analyze``'s labelled layout) or none
+    (captions: paired row by row); ``t``, ``b`` (the checkpoint's scalars), ``texts`` and ``files``.
+    ``template`` formats each class name (the paper's analysis uses the bare name, "{}").
+    Returns {key: shape}.
+    """
+    if (class_names is None) == (captions is None):
+        raise ValueError("give exactly one of class names or captions")
+    if "{}" not in template:
+        raise ValueError(f"--template must contain '{{}}' where the class name goes; got {template!r}")
+    pre = pretrained if isinstance(pretrained, Pretrained) else load_pretrained(pretrained)
+    if class_names is not None:
+        paths, labels, names = read_class_folders(images, class_names)
+        texts = [template.format(n) for n in names]
+    else:
+        paths, texts = read_captions(images, captions)
+        labels = None
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1; got {limit}")
+        paths = paths[:limit]
+        if labels is not None:
+            labels = labels[:limit]
+        else:
+            texts = texts[:limit]
+    zimg = np.concatenate([pre.embed_images(pre.load_images(paths[a:a + batch_size]), batch_size=batch_size)
+                           for a in _progress(range(0, len(paths), batch_size), progress, "image batches")])
+    ztxt = pre.embed_texts(texts, batch_size=batch_size, progress=progress)
+    arrays = {"image": np.asarray(zimg, np.float64), "text": np.asarray(ztxt, np.float64),
+              "t": np.float64(pre.temperature), "b": np.float64(pre.bias),
+              "texts": np.asarray(texts, dtype=str), "files": np.asarray([str(p) for p in paths], dtype=str)}
+    if labels is not None:
+        arrays["labels"] = labels
+    from .. import io
+
+    io.save_npz(out, **arrays)
+    return {k: tuple(np.shape(v)) for k, v in arrays.items()}
+
+
+def _progress(it, progress, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(it, desc=desc, disable=not progress, unit="batch")
+
+
+# ----------------------------------------------------------------------------- the E10 table
+
+#: (column title, function of (analysis, npz arrays)) for :func:`e10_table`.
+E10_COLUMNS = (
+    ("d", lambda a, z: f"{a.dim}"),
+    ("images x texts", lambda a, z: f"{a.n_images} x {a.n_texts}"),
+    ("mean positive cos", lambda a, z: f"{a.mean_positive:.4f}"),
+    ("mean negative cos", lambda a, z: f"{a.mean_negative:.4f}"),
+    ("mean-based margin", lambda a, z: f"{a.mean_margin:.4f}"),
+    ("mean-based b_rel", lambda a, z: f"{a.mean_relative_bias:.4f}"),
+    ("trimmed margin", lambda a, z: f"{a.trimmed_margin:.4f}"),
+    ("m*", lambda a, z: f"{a.margin:.4f}"),
+    ("xi", lambda a, z: f"{a.xi:.3f}"),
+    ("separable", lambda a, z: "yes" if a.linearly_separable else "no"),
+    ("t", lambda a, z: f"{float(z['t']):.2f}" if "t" in z else ""),
+    ("b", lambda a, z: f"{float(z['b']):.2f}" if "b" in z else ""),
+    ("-b/t", lambda a, z: f"{-float(z['b']) / float(z['t']):.4f}" if "t" in z and "b" in z else ""),
+)
+
+
+def e10_table(embeddings: dict) -> tuple[str, dict]:
+    """The paper's table of real-model statistics (theory.md E10), one row per checkpoint.
+
+    Args:
+      embeddings: {row name: path of an .npz written by :func:`export_pretrained_embeddings`
+        (keys image, text, optional labels, t, b)}.
+    Returns:
+      (markdown table, {row name: EmbeddingAnalysis}) from :func:`constellations.analysis.analyze_embeddings`.
+    """
+    from ..analysis import analyze_embeddings
+
+    rows, results = [], {}
+    for name, path in embeddings.items():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                z = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read embeddings {path}: {e}") from None
+        if "image" not in z or "text" not in z:
+            raise ValueError(f"{path} lacks the image/text arrays of `embed --pretrained`")
+        a = analyze_embeddings(z["image"], z["text"], z.get("labels"))
+        results[name] = a
+        rows.append("| " + " | ".join([name] + [f(a, z) for _, f in E10_COLUMNS]) + " |")
+    head = "| checkpoint | " + " | ".join(t for t, _ in E10_COLUMNS) + " |"
+    rule = "|" + "---|" * (len(E10_COLUMNS) + 1)
+    return "\n".join([head, rule] + rows) + "\n", results
