@@ -148,6 +148,21 @@ def test_tokenizer_matches_transformers_at_full_length(which, request):
     assert got[3, -1] == eos                                                   # sticky EOS after truncation
 
 
+def test_siglip_towers_with_the_gemma_tokenizer_follow_the_tokenizer(siglip_dir, siglip2_dir, tmp_path):
+    """SigLIP 2's fixed-resolution checkpoints are SiglipModel towers with SigLIP 2's Gemma tokenizer: the
+    text contract (lower-casing only, <eos> then <pad>) follows the tokenizer files, not the tower."""
+    d = _copy(siglip_dir, tmp_path / "siglip2-fixed")
+    for f in ("spiece.model", "tokenizer_config.json"):
+        (d / f).unlink()
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(siglip2_dir / f, d / f)
+    pre = P.load_pretrained(d)
+    hf = transformers.AutoTokenizer.from_pretrained(d)
+    want = hf(TEXTS, padding="max_length", max_length=LENGTH, truncation=True)["input_ids"]
+    np.testing.assert_array_equal(pre.tokenizer.encode(TEXTS, LENGTH), np.asarray(want))
+    assert pre.tokenizer.pad_id != pre.tokenizer.eos_id
+
+
 def test_siglip2_without_a_maximum_length_does_not_pad_and_pools_a_real_token(siglip2_dir):
     """The pitfall: SigLIP 2's tokenizer config names no maximum length, so padding="max_length" without
     max_length does nothing; the last position is then EOS of each text instead of a pad, and the text
@@ -287,8 +302,8 @@ def test_embed_command_to_analysis_and_report(siglip_dir, tmp_path, capsys):
     capsys.readouterr()
 
     assert analyze_main(["analyze", str(out), str(out), "--image-key", "image", "--text-key", "text",
-                         "--labels", str(out), "--labels-key", "labels", "--json", str(tmp_path / "a.json")]) == 0
-    stats = json.loads((tmp_path / "a.json").read_text())
+                         "--labels", str(out), "--labels-key", "labels", "--json", "-"]) == 0
+    stats = json.loads(capsys.readouterr().out)
     assert stats["layout"] == "labelled" and stats["n_images"] == 6
 
     caps = tmp_path / "caps.tsv"

@@ -299,16 +299,24 @@ def convert_state_dict(state: dict, kind: str, image: dict, text: dict) -> dict:
     return {"img": img, "txt": txt, "loss": loss}
 
 
+_SHAPES: dict = {}
+
+
 def _check_shapes(params: dict, model, image_size: int, max_len: int) -> None:
     """Every converted array has the shape the towers expect (a ValueError naming the weight if not)."""
     import jax
     import jax.numpy as jnp
 
-    images = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
-    tokens = jax.ShapeDtypeStruct((1, max_len), jnp.int32)
-    want = jax.eval_shape(lambda i, t: model.init(jax.random.PRNGKey(0), i, t), images, tokens)["params"]
-    want_flat = {"/".join(str(getattr(k, "key", k)) for k in path): leaf.shape
-                 for path, leaf in jax.tree_util.tree_flatten_with_path(want)[0]}
+    from .models import model_key
+
+    key = (model_key(model), image_size, max_len)
+    if key not in _SHAPES:
+        images = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
+        tokens = jax.ShapeDtypeStruct((1, max_len), jnp.int32)
+        want = jax.eval_shape(lambda i, t: model.init(jax.random.PRNGKey(0), i, t), images, tokens)["params"]
+        _SHAPES[key] = {"/".join(str(getattr(k, "key", k)) for k in path): leaf.shape
+                        for path, leaf in jax.tree_util.tree_flatten_with_path(want)[0]}
+    want_flat = _SHAPES[key]
     got_flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.shape(leaf)
                 for path, leaf in jax.tree_util.tree_flatten_with_path({"img": params["img"], "txt": params["txt"]})[0]}
     for name, shape in want_flat.items():
@@ -371,16 +379,26 @@ def load_tokenizer(folder, kind: str) -> PretrainedTokenizer:
     """The tokenizer of a checkpoint folder: a SentencePiece model (spiece.model / tokenizer.model,
     read with ``sentencepiece``) or a ``tokenizer.json`` (read with the optional ``tokenizers``).
 
-    Special tokens: SigLIP appends ``</s>`` and pads with it. SigLIP 2: from a ``tokenizer.json``,
-    BOS/EOS are whatever its post-processor adds (probed); from a SentencePiece file,
-    ``add_bos_token`` / ``add_eos_token`` of tokenizer_config.json, defaulting to the converted
+    The text contract follows the tokenizer, not the tower (SigLIP 2's fixed-resolution checkpoints
+    are ``SiglipModel`` towers with SigLIP 2's Gemma tokenizer): a ``SiglipTokenizer`` (``spiece.model``)
+    canonicalizes, appends ``</s>`` and pads with it; a Gemma tokenizer (SigLIP 2) lower-cases, and
+    BOS/EOS are what its ``tokenizer.json`` post-processor adds (probed) or, from a SentencePiece
+    file, ``add_bos_token`` / ``add_eos_token`` of tokenizer_config.json, defaulting to the converted
     checkpoints' choice (no BOS, EOS); pad ``<pad>``.
     """
     folder = Path(folder)
     cfg = {}
     for name in ("special_tokens_map.json", "tokenizer_config.json"):   # the latter wins
         if (folder / name).is_file():
-            cfg.update(json.loads((folder / name).read_text()))
+            try:
+                cfg.update(json.loads((folder / name).read_text()))
+            except ValueError as e:
+                raise ValueError(f"{folder / name} is not valid JSON ({e})") from None
+    cls = str(cfg.get("tokenizer_class") or "")
+    if cls.startswith("Siglip2") or cls.startswith("Gemma"):
+        kind = "siglip2"
+    elif cls == "SiglipTokenizer" or (folder / "spiece.model").is_file():
+        kind = "siglip"
     if kind == "siglip":
         eos, pad, bos_tok, add_bos, add_eos = (_special(cfg, "eos_token", "</s>"), _special(cfg, "pad_token", "</s>"),
                                                None, False, True)
@@ -506,28 +524,35 @@ class Pretrained:
             _EMBED_FNS[key] = jax.jit(lambda p, x: model.apply({"params": p}, x, method=method)[0])
         return _EMBED_FNS[key]
 
-    def _batched(self, which, x, batch_size, progress, desc):
+    def _batched(self, which, x, batch_size, progress, desc, pad_to=None):
         from tqdm.auto import tqdm
 
+        if int(batch_size) < 1:
+            raise ValueError(f"batch size must be >= 1; got {batch_size}")
         params = {"img": self.params["img"], "txt": self.params["txt"]}
         out = []
         n = len(x)
+        size = pad_to or (batch_size if n > batch_size else n)
         for a in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, unit="batch"):
             chunk = np.asarray(x[a:a + batch_size])
             k = len(chunk)
-            if k < batch_size and n > batch_size:   # pad the last batch: one compiled shape
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - k, 0)])
+            if k < size:   # pad the last batch: one compiled shape
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - k, 0)])
             out.append(np.asarray(self._fn(which)(params, chunk))[:k])
         d = self.dim
         return np.concatenate(out) if out else np.zeros((0, d), np.float32)
 
-    def embed_images(self, images, *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(N, S, S, 3) preprocessed images (see :func:`load_image`) -> (N, d) unit rows."""
+    def embed_images(self, images, *, batch_size: int = 64, progress: bool = False, pad_to: int | None = None
+                     ) -> np.ndarray:
+        """(N, S, S, 3) preprocessed images (see :func:`load_image`) -> (N, d) unit rows.
+
+        Batches of ``batch_size`` (the last one padded, so one shape is compiled; ``pad_to`` pads a
+        short call to that size, for callers that stream several calls)."""
         images = np.asarray(images, np.float32)
         s = self.image_size
         if images.ndim != 4 or images.shape[1:] != (s, s, 3):
             raise ValueError(f"images must be (N, {s}, {s}, 3) (this checkpoint's size); got {images.shape}")
-        return self._batched("img", images, batch_size, progress, "images")
+        return self._batched("img", images, batch_size, progress, "images", pad_to)
 
     def embed_tokens(self, tokens, *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
         """(N, max_len) token ids -> (N, d) unit rows. Any other length is refused: the text tower
@@ -681,7 +706,8 @@ def export_pretrained_embeddings(pretrained, images, out, *, class_names=None, c
             labels = labels[:limit]
         else:
             texts = texts[:limit]
-    zimg = np.concatenate([pre.embed_images(pre.load_images(paths[a:a + batch_size]), batch_size=batch_size)
+    size = min(batch_size, len(paths))
+    zimg = np.concatenate([pre.embed_images(pre.load_images(paths[a:a + batch_size]), batch_size=size, pad_to=size)
                            for a in _progress(range(0, len(paths), batch_size), progress, "image batches")])
     ztxt = pre.embed_texts(texts, batch_size=batch_size, progress=progress)
     arrays = {"image": np.asarray(zimg, np.float64), "text": np.asarray(ztxt, np.float64),
