@@ -333,3 +333,44 @@ def test_embed_command_errors(siglip_dir, tmp_path, capsys):
     assert "2 names for 1 subfolders" in capsys.readouterr().err
     assert main(["embed", "--pretrained", str(siglip_dir), "--out", str(tmp_path / "e.npz")]) == 2
     assert "needs --images" in capsys.readouterr().err
+
+
+def _train_config(siglip_dir, **updates):
+    from constellations.siglip.config import default_config, merge
+
+    base = dict(total_steps=1, batch_size=8, log_steps=1, checkpoint_steps=100, progress=False,
+                data=dict(name="shapes", image_size=IMAGE, max_len=LENGTH), model=dict(init_from=str(siglip_dir)),
+                eval=dict(every_steps=0, num_examples=16, batch_size=16))
+    return merge(merge(default_config(), base), updates)
+
+
+def _same(a, b):
+    import jax
+
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_lit_from_a_checkpoint(siglip_dir, tmp_path):
+    """model.init_from: the run starts from the checkpoint's towers, t, b and tokenizer; LiT keeps its image
+    tower bit-identical; the relative-bias parameterization starts at b_rel = -b/t; sizes must match."""
+    from constellations.siglip.train import build, init_params, train
+
+    pre = P.load_pretrained(siglip_dir)
+    lit = train(_train_config(siglip_dir, lit=dict(enabled=True)), tmp_path / "lit")
+    assert _same(lit.params["img"], pre.params["img"]) and not _same(lit.params["txt"], pre.params["txt"])
+    start = init_params(build(_train_config(siglip_dir, loss=dict(parameterization="relative_bias"))))
+    assert float(start["loss"]["b_rel"]) == pytest.approx(-BIAS / np.exp(T_PRIME), rel=1e-6)
+    assert _same(start["txt"], pre.params["txt"])
+    with pytest.raises(ValueError, match="set data.image_size=32 data.max_len=16"):
+        build(_train_config(siglip_dir, data=dict(image_size=16)))
+
+
+@pytest.mark.slow
+def test_fine_tune_from_a_checkpoint_then_evaluate(siglip_dir, tmp_path):
+    from constellations.siglip.train import evaluate_checkpoint, train
+
+    pre = P.load_pretrained(siglip_dir)
+    tuned = train(_train_config(siglip_dir, total_steps=2), tmp_path / "ft")
+    assert not _same(tuned.params["img"], pre.params["img"]) and not _same(tuned.params["txt"], pre.params["txt"])
+    res = evaluate_checkpoint(tmp_path / "ft")
+    assert res["step"] == 2 and 0 <= res["zeroshot/shape"] <= 1

@@ -362,6 +362,10 @@ class PretrainedTokenizer:
     def tokens(self, text: str) -> list[int]:
         return list(self._pieces(self.normalize(text)))
 
+    def to_dict(self) -> dict:
+        """A description for a run's tokenizer.json (the trainer reloads the checkpoint folder itself)."""
+        return {"kind": "pretrained", "source": self.source}
+
     def encode(self, texts: Sequence[str], max_len: int) -> np.ndarray:
         head = [] if self.bos_id is None else [self.bos_id]
         tail = [] if self.eos_id is None else [self.eos_id]
@@ -773,3 +777,50 @@ def e10_table(embeddings: dict) -> tuple[str, dict]:
     head = "| checkpoint | " + " | ".join(t for t, _ in E10_COLUMNS) + " |"
     rule = "|" + "---|" * (len(E10_COLUMNS) + 1)
     return "\n".join([head, rule] + rows) + "\n", results
+
+
+# ---------------------------------------------------------------------- training from a checkpoint
+
+_LOADED: dict = {}
+
+
+def _load_cached(path) -> Pretrained:
+    """load_pretrained, once per folder and weights file version (build and init_params both ask)."""
+    folder = resolve_checkpoint_dir(path)
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file())
+    key = (str(folder.resolve()), stamp)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_pretrained(folder)
+    return _LOADED[key]
+
+
+def towers_for_training(cfg) -> tuple[dict, dict, PretrainedTokenizer]:
+    """(ViT fields, TextTransformer fields, tokenizer) of ``cfg.model.init_from`` for the trainer.
+
+    The checkpoint fixes the architecture (the ``model`` variants are ignored), the tokenizer and
+    the input sizes: ``data.image_size`` and ``data.max_len`` must equal the checkpoint's.
+    """
+    pre = _load_cached(cfg.model["init_from"])
+    if int(cfg.data.image_size) != pre.image_size or int(cfg.data.max_len) != pre.max_len:
+        raise ValueError(f"model.init_from {cfg.model['init_from']} takes {pre.image_size} px images and "
+                         f"{pre.max_len} text tokens; set data.image_size={pre.image_size} "
+                         f"data.max_len={pre.max_len} (got {cfg.data.image_size} and {cfg.data.max_len})")
+    return dict(pre.model.image), dict(pre.model.text), pre.tokenizer
+
+
+def params_for_training(cfg) -> dict:
+    """{"img", "txt", "loss"} of ``cfg.model.init_from`` as float32 numpy, the loss scalars in
+    ``cfg.loss.parameterization``: standard (t', b), relative_bias (t', b_rel = -b / t), softmax (t')."""
+    pre = _load_cached(cfg.model["init_from"])
+    t_prime = np.asarray(pre.params["loss"]["t_prime"], np.float32)
+    b = np.asarray(pre.params["loss"]["b"], np.float32)
+    loss = {"t_prime": t_prime}
+    if cfg.loss.parameterization == "standard":
+        loss["b"] = b
+    elif cfg.loss.parameterization == "relative_bias":
+        loss["b_rel"] = np.asarray(-b / np.exp(t_prime), np.float32)
+    import jax
+
+    towers = jax.tree.map(lambda a: np.array(a, np.float32), {"img": pre.params["img"], "txt": pre.params["txt"]})
+    return {**towers, "loss": loss}
