@@ -10,6 +10,8 @@ Modules, in the order data flows:
 * :mod:`.train`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.config`: the loop, atomic
   checkpoints with bit-exact resume, the multi-process data mesh, configs as data.
 * :mod:`.evaluate`: zero-shot, retrieval and the geometry of the learned embeddings.
+* :mod:`.pretrained`: released Hugging Face SigLIP / SigLIP 2 checkpoints in these towers, their
+  embeddings of an image folder and the paper's table of real-model statistics.
 
 Command line: ``python -m constellations.siglip train --config CONFIG --workdir DIR`` and ``eval``.
 """
