@@ -13,6 +13,8 @@ Modules, in the order data flows:
 * :mod:`.embed`: embedding a set in fixed-size batches; :mod:`.pretrain`: supervised pretraining
   of an image tower (the studies' frozen tower).
 * :mod:`.evaluate`: zero-shot, retrieval and the geometry of the learned embeddings.
+* :mod:`.pretrained`: released Hugging Face SigLIP / SigLIP 2 checkpoints in these towers, their
+  embeddings of an image folder and the paper's table of real-model statistics.
 
 Command line: ``python -m constellations.siglip train --config CONFIG --workdir DIR`` and ``eval``.
 """

@@ -4,6 +4,8 @@
     python -m constellations.siglip train --config CONFIG --workdir DIR --set optim.lr=3e-4 --set loss.implementation=ring
     python -m constellations.siglip eval --workdir runs/tiny [--json OUT]
     python -m constellations.siglip embed --workdir runs/tiny --out emb.npz   # then: python -m constellations analyze
+    python -m constellations.siglip embed --pretrained HF_DIR --images VAL --class-names NAMES.txt --out emb.npz
+    python -m constellations.siglip report emb.npz [more.npz ...] [--names ...] [--out table.md]
 
 Several processes (one per host): add ``--coordinator HOST:PORT --num-processes P --process-id I``
 (or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); see README.md beside this file.
@@ -30,9 +32,23 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--num-examples", type=int, default=None)
     e.add_argument("--json", default=None, help="also write the results here")
     x = sub.add_parser("embed", help="export a checkpoint's held-out image/text embeddings (.npz) for `analyze`")
-    x.add_argument("--workdir", required=True, help="run folder or checkpoint file")
+    src = x.add_mutually_exclusive_group(required=True)
+    src.add_argument("--workdir", help="run folder or checkpoint file")
+    src.add_argument("--pretrained", help="a Hugging Face SigLIP / SigLIP 2 folder (see pretrained.py)")
     x.add_argument("--out", required=True, help="the .npz to write")
     x.add_argument("--num-examples", type=int, default=None)
+    x.add_argument("--images", help="with --pretrained: FOLDER/<class>/<image> (class names) or FOLDER (captions)")
+    txt = x.add_mutually_exclusive_group()
+    txt.add_argument("--class-names", help="one class a line: SUBFOLDER<TAB>name, or names in sorted subfolder order")
+    txt.add_argument("--captions", help="IMAGE<TAB>caption lines, paths relative to --images")
+    x.add_argument("--template", default="{}", help="prompt around each class name (default: the bare name)")
+    x.add_argument("--batch-size", type=int, default=64)
+    x.add_argument("--limit", type=int, default=None, help="embed only the first N images")
+    x.add_argument("--no-progress", action="store_true")
+    r = sub.add_parser("report", help="the E10 table (markdown) of embedding files written by `embed --pretrained`")
+    r.add_argument("embeddings", nargs="+", help=".npz files")
+    r.add_argument("--names", nargs="+", default=None, help="row names (default: the file names)")
+    r.add_argument("--out", default=None, help="also write the table here")
     for q in (t, e, x):
         q.add_argument("--coordinator", default=None, help="HOST:PORT of process 0 (multi-process runs)")
         q.add_argument("--num-processes", type=int, default=None)
@@ -42,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("report", "embed") and getattr(args, "workdir", None) is None:
+        return _pretrained_command(args)
     from .distributed import initialize
 
     try:
@@ -76,6 +94,39 @@ def main(argv=None) -> int:
             out = Path(args.workdir) / f"eval_step{res['step']}.json"
         if out is not None:
             io.write_json(out, res)
+        return 0
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _pretrained_command(args) -> int:
+    """``embed --pretrained`` and ``report`` (see pretrained.py): single process, no trainer."""
+    from pathlib import Path
+
+    from . import pretrained
+
+    try:
+        if args.command == "report":
+            names = args.names or [Path(p).stem for p in args.embeddings]
+            if len(names) != len(args.embeddings):
+                raise ValueError(f"--names gives {len(names)} names for {len(args.embeddings)} files")
+            table, _ = pretrained.e10_table(dict(zip(names, args.embeddings)))
+            print(table, end="")
+            if args.out:
+                from .. import io
+
+                io.write_text(args.out, table)
+            return 0
+        if not args.images or not (args.class_names or args.captions):
+            raise ValueError("embed --pretrained needs --images and one of --class-names / --captions")
+        shapes = pretrained.export_pretrained_embeddings(
+            args.pretrained, args.images, args.out, class_names=args.class_names, captions=args.captions,
+            template=args.template, batch_size=args.batch_size, limit=args.limit, progress=not args.no_progress)
+        labels = f" --labels {args.out} --labels-key labels" if "labels" in shapes else ""
+        print(json.dumps({"out": args.out, "arrays": {k: list(v) for k, v in shapes.items()},
+                          "analyze": f"python -m constellations analyze {args.out} {args.out} --image-key image "
+                                     f"--text-key text{labels}"}, indent=2))
         return 0
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -62,7 +62,8 @@ def default_config() -> Config:
                   root=None, eval_root=None, captions_file=None, resize=False, num_examples=None,
                   extra_languages=0),           # shapes only: captions also in this many generated languages
         model=dict(image_variant="lab-xs/4", text_variant=None, image_out_dim=None,
-                   text_bottleneck=None),       # K: token embedding vocab -> K -> width (None: vocab -> width)
+                   text_bottleneck=None,        # K: token embedding vocab -> K -> width (None: vocab -> width)
+                   init_from=None),             # a Hugging Face SigLIP folder: its towers, weights, t, b, tokenizer
         loss=dict(parameterization="standard", implementation="dense", temperature_init=10.0, bias_init=-10.0,
                   relative_bias_init=None, max_temperature=None),
         optim=dict(lr=1e-3, b1=0.9, b2=0.95, eps=1e-8, weight_decay=1e-4, grad_clip_norm=1.0,

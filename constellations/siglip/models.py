@@ -61,14 +61,18 @@ def decode_variant(variant: str) -> dict:
 
 
 class MlpBlock(nn.Module):
+    """Dense(mlp_dim) -> GELU -> Dense(d). ``gelu_approximate=True`` is the tanh GELU of the released
+    SigLIP checkpoints (Hugging Face's ``gelu_pytorch_tanh``); the default is the exact (erf) GELU."""
+
     mlp_dim: int
+    gelu_approximate: bool = False
 
     @nn.compact
     def __call__(self, x):
         d = x.shape[-1]
         init = dict(kernel_init=nn.initializers.xavier_uniform(), bias_init=nn.initializers.normal(stddev=1e-6))
         x = nn.Dense(self.mlp_dim, **init)(x)
-        x = nn.gelu(x, approximate=False)
+        x = nn.gelu(x, approximate=self.gelu_approximate)
         return nn.Dense(d, **init)(x)
 
 
@@ -77,26 +81,31 @@ class EncoderBlock(nn.Module):
 
     mlp_dim: int
     num_heads: int
+    layer_norm_eps: float = 1e-6
+    gelu_approximate: bool = False
 
     @nn.compact
     def __call__(self, x):
-        y = nn.LayerNorm(epsilon=1e-6)(x)
+        y = nn.LayerNorm(epsilon=self.layer_norm_eps)(x)
         y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, kernel_init=nn.initializers.xavier_uniform())(y, y)
         x = x + y
-        y = nn.LayerNorm(epsilon=1e-6)(x)
-        return x + MlpBlock(self.mlp_dim)(y)
+        y = nn.LayerNorm(epsilon=self.layer_norm_eps)(x)
+        return x + MlpBlock(self.mlp_dim, self.gelu_approximate)(y)
 
 
 class Encoder(nn.Module):
     depth: int
     mlp_dim: int
     num_heads: int
+    layer_norm_eps: float = 1e-6
+    gelu_approximate: bool = False
 
     @nn.compact
     def __call__(self, x):
         for i in range(self.depth):
-            x = EncoderBlock(self.mlp_dim, self.num_heads, name=f"encoderblock_{i}")(x)
-        return nn.LayerNorm(epsilon=1e-6, name="encoder_norm")(x)
+            x = EncoderBlock(self.mlp_dim, self.num_heads, self.layer_norm_eps, self.gelu_approximate,
+                             name=f"encoderblock_{i}")(x)
+        return nn.LayerNorm(epsilon=self.layer_norm_eps, name="encoder_norm")(x)
 
 
 class MAPHead(nn.Module):
@@ -104,6 +113,8 @@ class MAPHead(nn.Module):
 
     mlp_dim: int
     num_heads: int
+    layer_norm_eps: float = 1e-6
+    gelu_approximate: bool = False
 
     @nn.compact
     def __call__(self, x):
@@ -111,13 +122,17 @@ class MAPHead(nn.Module):
         probe = self.param("probe", nn.initializers.xavier_uniform(), (1, 1, d), jnp.float32)
         probe = jnp.tile(probe, (n, 1, 1))
         x = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, kernel_init=nn.initializers.xavier_uniform())(probe, x)
-        y = nn.LayerNorm(epsilon=1e-6)(x)
-        x = x + MlpBlock(self.mlp_dim)(y)
+        y = nn.LayerNorm(epsilon=self.layer_norm_eps)(x)
+        x = x + MlpBlock(self.mlp_dim, self.gelu_approximate)(y)
         return x[:, 0]
 
 
 class ViT(nn.Module):
-    """Image tower: (N, H, W, 3) in [-1, 1] -> (N, width) (or (N, out_dim) with a head)."""
+    """Image tower: (N, H, W, 3) in [-1, 1] -> (N, width) (or (N, out_dim) with a head).
+
+    ``layer_norm_eps`` and ``gelu_approximate`` (every LayerNorm and MLP of the tower) exist for
+    released checkpoints (``pretrained.py``); the defaults are big_vision's 1e-6 and the exact GELU.
+    """
 
     width: int
     depth: int
@@ -125,6 +140,8 @@ class ViT(nn.Module):
     num_heads: int
     patch_size: tuple[int, int] = (4, 4)
     out_dim: int | None = None
+    layer_norm_eps: float = 1e-6
+    gelu_approximate: bool = False
 
     @nn.compact
     def __call__(self, images):
@@ -133,8 +150,9 @@ class ViT(nn.Module):
         x = jnp.reshape(x, (n, h * w, c))
         pos = self.param("pos_embedding", nn.initializers.normal(stddev=1 / jnp.sqrt(self.width)), (1, h * w, c),
                          jnp.float32)
-        x = Encoder(self.depth, self.mlp_dim, self.num_heads, name="Transformer")(x + pos)
-        x = MAPHead(self.mlp_dim, self.num_heads, name="MAPHead_0")(x)
+        x = Encoder(self.depth, self.mlp_dim, self.num_heads, self.layer_norm_eps, self.gelu_approximate,
+                    name="Transformer")(x + pos)
+        x = MAPHead(self.mlp_dim, self.num_heads, self.layer_norm_eps, self.gelu_approximate, name="MAPHead_0")(x)
         if self.out_dim is not None:
             # A non-zero head init: a zero head would make every embedding 0 (normalized by 1e-8).
             x = nn.Dense(self.out_dim, kernel_init=nn.initializers.lecun_normal(), name="head")(x)
@@ -150,6 +168,8 @@ class TextTransformer(nn.Module):
     parameters instead of vocab * width. E keeps flax's default init (entries of variance 1/K) and
     P is drawn with variance 1/width (fan-out scaling), so E[token] @ P has entries of variance
     1/width, as the full table's do. None (the default) is the full (vocab, width) table.
+
+    ``layer_norm_eps`` and ``gelu_approximate`` as in :class:`ViT`.
     """
 
     width: int
@@ -159,6 +179,8 @@ class TextTransformer(nn.Module):
     vocab_size: int
     out_dim: int
     embedding_bottleneck: int | None = None
+    layer_norm_eps: float = 1e-6
+    gelu_approximate: bool = False
 
     @nn.compact
     def __call__(self, tokens):
@@ -170,7 +192,8 @@ class TextTransformer(nn.Module):
                          kernel_init=nn.initializers.variance_scaling(1.0, "fan_out", "normal"))(x)
         pos = self.param("pos_embedding", nn.initializers.normal(stddev=1 / jnp.sqrt(self.width)),
                          (1, tokens.shape[1], self.width), jnp.float32)
-        x = Encoder(self.depth, self.mlp_dim, self.num_heads, name="Encoder_0")(x + pos)
+        x = Encoder(self.depth, self.mlp_dim, self.num_heads, self.layer_norm_eps, self.gelu_approximate,
+                    name="Encoder_0")(x + pos)
         x = x[:, -1, :]
         return nn.Dense(self.out_dim, kernel_init=nn.initializers.lecun_normal(), name="head")(x)
 

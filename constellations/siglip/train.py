@@ -143,9 +143,14 @@ class Setup:
 def build(cfg: Config, workdir: Path | None = None) -> Setup:
     validate_config(cfg)
     dataset = make_dataset(cfg.data, seed=cfg.seed)
-    tokenizer = build_tokenizer(cfg, dataset, workdir)
     image_size, max_len = int(cfg.data.image_size), int(cfg.data.max_len)
-    image, text = tower_configs(cfg.model, vocab_size=tokenizer.vocab_size, image_size=image_size, max_len=max_len)
+    if cfg.model.get("init_from"):   # a released checkpoint defines the towers and the tokenizer
+        from .pretrained import towers_for_training
+
+        image, text, tokenizer = towers_for_training(cfg)
+    else:
+        tokenizer = build_tokenizer(cfg, dataset, workdir)
+        image, text = tower_configs(cfg.model, vocab_size=tokenizer.vocab_size, image_size=image_size, max_len=max_len)
     mesh = data_mesh()
     n_dev = mesh.devices.size
     if cfg.batch_size % n_dev:
@@ -157,12 +162,18 @@ def build(cfg: Config, workdir: Path | None = None) -> Setup:
 
 
 def init_params(setup: Setup) -> dict:
-    """Fresh parameters {"img", "txt", "loss"} (float32), then ``model_init`` parts if configured."""
+    """Fresh parameters {"img", "txt", "loss"} (float32), or those of ``model.init_from``, then
+    ``model_init`` parts if configured."""
     cfg = setup.cfg
-    towers = init_towers(setup.model, jax.random.key(cfg.seed), image_size=setup.image_size, max_len=setup.max_len)
-    params = {"img": towers["img"], "txt": towers["txt"],
-              "loss": init_loss_params(cfg.loss.parameterization, temperature_init=cfg.loss.temperature_init,
-                                       bias_init=cfg.loss.bias_init, relative_bias_init=cfg.loss.relative_bias_init)}
+    if cfg.model.get("init_from"):
+        from .pretrained import params_for_training
+
+        params = params_for_training(cfg)
+    else:
+        towers = init_towers(setup.model, jax.random.key(cfg.seed), image_size=setup.image_size, max_len=setup.max_len)
+        params = {"img": towers["img"], "txt": towers["txt"],
+                  "loss": init_loss_params(cfg.loss.parameterization, temperature_init=cfg.loss.temperature_init,
+                                           bias_init=cfg.loss.bias_init, relative_bias_init=cfg.loss.relative_bias_init)}
     if cfg.model_init:
         params = ckpt.load_subtrees(cfg.model_init, params, tuple(cfg.model_load))
     return jax.tree.map(np.asarray, params)
