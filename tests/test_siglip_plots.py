@@ -68,3 +68,28 @@ def test_tensorboard_event_files_hold_the_scalars(tmp_path):
     acc.Reload()
     assert set(acc.Tags()["scalars"]) == {"loss", "t"}
     assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(10, 2.5), (20, 1.5)]
+
+
+def test_every_config_field_is_explained_and_the_config_command_prints_them(capsys):
+    """Issue 17.4: `python -m constellations.siglip config FILE` lists every resolved field with its meaning."""
+    from pathlib import Path
+
+    from constellations.siglip.__main__ import main
+    from constellations.siglip.config import FIELD_HELP, _flatten, default_config
+
+    assert set(_flatten(default_config())) == set(FIELD_HELP)
+    cfg = Path(__file__).resolve().parents[1] / "experiments" / "siglip" / "shapes_tiny.py"
+    assert main(["config", str(cfg), "--set", "optim.lr=3e-4"]) == 0
+    out = capsys.readouterr().out
+    assert "optim.lr = 0.0003" in out and "peak learning rate" in out and "(undocumented)" not in out
+    assert len(out.splitlines()) == len(FIELD_HELP)
+
+
+def test_plot_command_draws_workdirs(tmp_path, capsys):
+    from constellations.siglip.__main__ import main
+
+    a = _workdir(tmp_path / "a", 20.0, -12.0)
+    assert main(["plot", str(a), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 20_000
+    assert main(["plot", str(tmp_path / "missing")]) == 2
+    assert "no metrics.jsonl" in capsys.readouterr().err

@@ -150,10 +150,12 @@ def test_cli_train_then_eval(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["step"] == 2 and 0.0 <= out["zeroshot/shape"] <= 1.0
     assert json.loads((wd / "config.json").read_text())["seed"] == 3
+    assert (wd / "curves.png").stat().st_size > 20_000          # the run plots its curves at the end
     assert cli(["eval", "--workdir", str(wd)]) == 0
-    res = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    res = json.loads(captured.out)
     assert res["step"] == 2 and res["zeroshot/shape"] == out["zeroshot/shape"]
-    assert (wd / "eval_step2.json").is_file()
+    assert (wd / "eval_step2.json").is_file() and f"wrote {wd / 'eval_step2.json'}" in captured.err
     assert cli(["eval", "--workdir", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     # `embed` exports the held-out embeddings; `python -m constellations analyze` reads them and finds the

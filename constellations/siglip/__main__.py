@@ -6,6 +6,8 @@
     python -m constellations.siglip embed --workdir runs/tiny --out emb.npz   # then: python -m constellations analyze
     python -m constellations.siglip embed --pretrained HF_DIR --images VAL --class-names NAMES.txt --out emb.npz
     python -m constellations.siglip report emb.npz [more.npz ...] [--names ...] [--out table.md]
+    python -m constellations.siglip plot runs/a runs/b [--out curves.png]   # training curves, runs overlaid
+    python -m constellations.siglip config experiments/siglip/shapes_tiny.py [--set ...]   # every field, resolved
 
 Several processes (one per host): add ``--coordinator HOST:PORT --num-processes P --process-id I``
 (or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); see README.md beside this file.
@@ -25,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train or resume a run")
     t.add_argument("--config", required=True, help="a config file (path.py or path.py:arg)")
     t.add_argument("--workdir", required=True, help="run folder: checkpoints, metrics.jsonl, config.json")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (python -m constellations.siglip config FILE lists them all)")
     t.add_argument("--stop-at-step", type=int, default=None, help="stop (with a checkpoint) at this step")
     e = sub.add_parser("eval", help="evaluate a run's latest checkpoint (or a checkpoint file)")
     e.add_argument("--workdir", required=True, help="run folder or checkpoint file")
@@ -45,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--batch-size", type=int, default=64)
     x.add_argument("--limit", type=int, default=None, help="embed only the first N images")
     x.add_argument("--no-progress", action="store_true")
+    pl = sub.add_parser("plot", help="training curves of one or more workdirs (overlaid) to a PNG")
+    pl.add_argument("workdirs", nargs="+", help="run folders (each with metrics.jsonl)")
+    pl.add_argument("--out", default="curves.png", help="the PNG to write (default curves.png)")
+    pl.add_argument("--labels", nargs="+", default=None, help="legend names (default: the folder names)")
+    c = sub.add_parser("config", help="print a config file's resolved fields with what each one means")
+    c.add_argument("config", help="a config file (path.py or path.py:arg)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     r = sub.add_parser("report", help="the E10 table (markdown) of embedding files written by `embed --pretrained`")
     r.add_argument("embeddings", nargs="+", help=".npz files")
     r.add_argument("--names", nargs="+", default=None, help="row names (default: the file names)")
@@ -60,6 +70,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("report", "embed") and getattr(args, "workdir", None) is None:
         return _pretrained_command(args)
+    if args.command in ("plot", "config"):
+        return _local_command(args)
     from .distributed import initialize
 
     try:
@@ -94,6 +106,24 @@ def main(argv=None) -> int:
             out = Path(args.workdir) / f"eval_step{res['step']}.json"
         if out is not None:
             io.write_json(out, res)
+            print(f"wrote {out}", file=sys.stderr)
+        return 0
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _local_command(args) -> int:
+    """``plot`` and ``config``: read files, run nothing."""
+    try:
+        if args.command == "plot":
+            from .plots import plot_runs
+
+            print(f"wrote {plot_runs(args.workdirs, args.out, labels=args.labels)}")
+            return 0
+        from .config import apply_overrides, describe_config, load_config
+
+        print(describe_config(apply_overrides(load_config(args.config), args.set)))
         return 0
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -126,3 +126,72 @@ def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
             raise ValueError(f"unknown config field {key!r}")
         node[leaf] = _literal(value.strip())
     return cfg
+
+
+#: What every field of :func:`default_config` means (``python -m constellations.siglip config FILE`` prints them).
+FIELD_HELP = {
+    "seed": "seed of the data order, the initial weights and the generated data",
+    "total_steps": "optimizer steps of the whole run (extend it to continue a finished run)",
+    "batch_size": "global batch: pairs per step over all devices and processes",
+    "log_steps": "write a metrics.jsonl record every this many steps",
+    "checkpoint_steps": "save a checkpoint every this many steps (and at the end)",
+    "keep_checkpoints": "how many recent checkpoints to keep",
+    "progress": "show a tqdm progress bar",
+    "data.name": "data set: 'shapes' (procedural), 'digits', or 'folder' (images + captions file)",
+    "data.image_size": "image side in pixels",
+    "data.max_len": "caption length in tokens (padded or cut to it)",
+    "data.tokenizer": "'word' (a vocabulary of the captions' words) or 'sentencepiece'",
+    "data.sentencepiece_vocab_size": "vocabulary size when training a SentencePiece tokenizer",
+    "data.root": "folder data: the images' folder",
+    "data.eval_root": "folder data: the held-out images' folder",
+    "data.captions_file": "folder data: IMAGE<TAB>caption lines",
+    "data.resize": "folder data: resize images to image_size (else they must have that size)",
+    "data.num_examples": "size of a finite training set (None: generated on the fly)",
+    "data.extra_languages": "shapes: captions also in this many generated languages",
+    "model.image_variant": "image tower: ViT variant 'NAME/PATCH' (lab-xs/4, mu/8, B/16, ...)",
+    "model.text_variant": "text tower variant (None: the image tower's width)",
+    "model.image_out_dim": "embedding dimension of both towers (None: the width)",
+    "model.text_bottleneck": "K: token embedding vocab -> K -> width (None: vocab -> width)",
+    "model.init_from": "a Hugging Face SigLIP folder: start from its towers, weights, t, b and tokenizer",
+    "loss.parameterization": "'standard' (t, b), 'relative_bias' (t, b_rel = -b/t) or 'softmax' (CLIP)",
+    "loss.implementation": "'dense' (one device), 'all_gather', 'ring' or 'ring_bidirectional' across devices",
+    "loss.temperature_init": "initial inverse temperature t (t = exp(t') is trained)",
+    "loss.bias_init": "initial bias b (standard parameterization)",
+    "loss.relative_bias_init": "initial b_rel (relative_bias; None: -bias_init / temperature_init)",
+    "loss.max_temperature": "clamp t at this value (None: no clamp)",
+    "optim.lr": "peak learning rate of AdamW",
+    "optim.b1": "Adam's first-moment decay (0 <= b1 < 1)",
+    "optim.b2": "Adam's second-moment decay (0 <= b2 < 1; 0.95 as in SigLIP)",
+    "optim.eps": "Adam's epsilon",
+    "optim.weight_decay": "decoupled weight decay of the kernels",
+    "optim.grad_clip_norm": "clip the global gradient norm to this (None: no clipping)",
+    "optim.schedule": "'cosine', 'rsqrt' or 'constant' after the warmup",
+    "optim.warmup_steps": "linear warmup steps (None: warmup_fraction of total_steps)",
+    "optim.warmup_fraction": "warmup as a fraction of total_steps",
+    "optim.rsqrt_timescale": "timescale of the 'rsqrt' schedule",
+    "lit.enabled": "LiT: freeze the image tower, train the text tower",
+    "lit.cache_image_embeddings": "LiT: embed the frozen images once and train from the cache",
+    "model_init": "a checkpoint (file or workdir) to start the towers from",
+    "model_load": "which parts of model_init to load ('img', 'txt')",
+    "eval.every_steps": "evaluate every this many steps (0: never during training)",
+    "eval.num_examples": "held-out pairs for retrieval, zero-shot and geometry",
+    "eval.batch_size": "batch size when embedding for evaluation",
+    "eval.geometry": "also compute m*, b*_rel and the modality-gap statistics of the held-out embeddings",
+}
+
+
+def _flatten(cfg: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def describe_config(cfg: Config) -> str:
+    """Every field of ``cfg`` (merged over the defaults), its value, and what it means."""
+    flat = _flatten(merge(default_config(), cfg))
+    width = max(len(f"{k} = {v!r}") for k, v in flat.items())
+    return "\n".join(f"{f'{k} = {v!r}':<{width}}  # {FIELD_HELP.get(k, '(undocumented)')}" for k, v in flat.items())

@@ -294,10 +294,14 @@ def _compiled_steps(setup: Setup):
 
 
 class MetricsLog:
-    """metrics.jsonl, rewritten atomically; on resume, records after the restored step are dropped."""
+    """metrics.jsonl, rewritten atomically; on resume, records after the restored step are dropped. Where the
+    tensorboard package is installed, every record also goes to event files in ``<workdir>/tensorboard``."""
 
     def __init__(self, path: Path, start_step: int, enabled: bool = True):
+        from .plots import TensorBoardLog
+
         self.path, self.enabled, self.records = path, enabled, []
+        self.tensorboard = TensorBoardLog.create(path.parent) if enabled else None
         if path.is_file():
             for line in path.read_text().splitlines():
                 if line.strip():
@@ -309,6 +313,12 @@ class MetricsLog:
         self.records.append(record)
         if self.enabled:
             io.write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+            if self.tensorboard is not None:
+                self.tensorboard.write(record)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 @dataclass
@@ -438,6 +448,11 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
         if do_eval and (done % cfg.eval.every_steps == 0 or done == cfg.total_steps):
             run_eval(done)
     bar.close()
+    log.close()
+    if lead and log.records:
+        from .plots import plot_runs
+
+        plot_runs([workdir], workdir / "curves.png")   # the curves a SigLIP user looks at (plot command: any workdirs)
     return TrainResult(to_host(state.params), end, workdir, log.records, evals, cfg.loss.parameterization)
 
 
