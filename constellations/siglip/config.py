@@ -64,7 +64,8 @@ def default_config() -> Config:
         model=dict(image_variant="lab-xs/4", text_variant=None, image_out_dim=None,
                    text_bottleneck=None),       # K: token embedding vocab -> K -> width (None: vocab -> width)
         loss=dict(parameterization="standard", implementation="dense", temperature_init=10.0, bias_init=-10.0,
-                  relative_bias_init=None, max_temperature=None),
+                  relative_bias_init=None, max_temperature=None,
+                  tile=1024),                 # tiled/ring: logit tile edge (or [rows, cols]); None: dense ring blocks
         optim=dict(lr=1e-3, b1=0.9, b2=0.95, eps=1e-8, weight_decay=1e-4, grad_clip_norm=1.0,
                    schedule="cosine", warmup_steps=None, warmup_fraction=0.05, rsqrt_timescale=1000),
         lit=dict(enabled=False, cache_image_embeddings=False),

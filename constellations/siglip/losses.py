@@ -12,11 +12,15 @@ B pairs split over D devices (n = B / D rows each; device k holds rows [k n, (k 
   all-gather); the single-device reference.
 * ``all_gather``: under ``jax.shard_map``, each device gathers all B text embeddings and computes its
   (n, B) row block.
+* ``tiled``: one device, the (B, B) logits swept tile by tile (:mod:`.tiled`, a custom VJP that
+  never stores logits): memory O(B d + tile^2) instead of O(B^2).
 * ``ring``: each device starts with its own (n, n) block (positives on the diagonal) and then passes
   its text block to the next device D - 1 times with ``lax.ppermute``, adding the all-negative block
-  of whatever texts it holds (SigLIP paper, section 3.3). Every block is wrapped in ``jax.checkpoint``
-  so the backward pass recomputes its logits: per-device memory holds one (n, n) block at a time plus
-  the received (n, d) text blocks, instead of the (n, B) logits autodiff would otherwise keep.
+  of whatever texts it holds (SigLIP paper, section 3.3). Each block is computed tile by tile
+  (:mod:`.tiled`): per-device memory O(n d + tile^2) plus the received (n, d) text blocks. With
+  ``tile=None`` each block is instead one dense (n, n) matrix wrapped in ``jax.checkpoint`` so the
+  backward pass recomputes its logits (one (n, n) block alive at a time; the older ring, kept for the
+  memory comparison).
 * ``ring_bidirectional``: the same, sending text blocks both ways at once; ceil((D - 1) / 2) rounds.
 
 Parameterizations (``theory.md`` section 2): ``standard`` (t = exp(t'), b; init t' = log 10, b = -10),
@@ -35,9 +39,10 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from ..loss import sigmoid_loss_from_logits, softmax_loss_from_logits
+from .tiled import DEFAULT_TILE, check_tile, tiled_sigmoid_block, tiled_sigmoid_loss
 
 PARAMETERIZATIONS = ("standard", "relative_bias", "softmax")
-IMPLEMENTATIONS = ("dense", "all_gather", "ring", "ring_bidirectional")
+IMPLEMENTATIONS = ("dense", "tiled", "all_gather", "ring", "ring_bidirectional")
 STAT_NAMES = ("pos_mean", "pos_min", "pos_max", "neg_mean", "neg_min", "neg_max")
 
 
@@ -178,18 +183,26 @@ def _all_gather_body(zimg, ztxt, t, b, *, axis, D):
     return _finish(*parts, _positive_logits(zimg, ztxt, t, b), axis, n, D)
 
 
-def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat):
+def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat, tile=None):
     """One device's ring: own block, then the D - 1 text blocks passed around by ``ppermute``.
 
     The hops run in a ``lax.scan``: its iterations (and their transposes in the backward pass) run
     one after another, so with each block under ``jax.checkpoint`` only one (n, n) block is alive at
-    a time; the scan saves just the received (n, d) text blocks for the backward pass.
+    a time; the scan saves just the received (n, d) text blocks for the backward pass. With ``tile``
+    each block is :func:`.tiled.tiled_sigmoid_block` instead (its own custom VJP; no checkpoint).
     """
     n = zimg.shape[0]
-    own = partial(_block, positives=True)
-    other = partial(_block, positives=False)
-    if remat:
-        own, other = jax.checkpoint(own), jax.checkpoint(other)
+    if tile is not None:
+        # t and b enter every block; marking them device-varying here puts the psum of their
+        # gradients (the transpose of pcast) outside the custom VJP, whose rule works per device.
+        t, b = (jax.lax.pcast(v, axis, to="varying") for v in (t, b))
+        own = partial(tiled_sigmoid_block, tile=tile, positives=True)
+        other = partial(tiled_sigmoid_block, tile=tile, positives=False)
+    else:
+        own = partial(_block, positives=True)
+        other = partial(_block, positives=False)
+        if remat:
+            own, other = jax.checkpoint(own), jax.checkpoint(other)
 
     def add(acc, part):
         return acc[0] + part[0], acc[1] + part[1], jnp.maximum(acc[2], part[2]), jnp.minimum(acc[3], part[3])
@@ -219,7 +232,8 @@ def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat):
     return _finish(*acc, _positive_logits(zimg, ztxt, t, b), axis, n, D)
 
 
-def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: str = "data", remat: bool = True):
+def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: str = "data", remat: bool = True,
+                      tile=DEFAULT_TILE):
     """A function (zimg, ztxt, t, b) -> (loss, stats) computing the per-example sigmoid loss.
 
     Args:
@@ -227,15 +241,27 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
       mesh: a ``jax.sharding.Mesh`` with axis ``axis_name`` (needed for all but ``dense``). The
         embeddings must be sharded ``P(axis_name)`` over it (rows in global order), t and b
         replicated. With one device every implementation reduces to the dense loss.
-      remat: rematerialize each ring block in the backward pass (the point of the ring; False only
-        to measure what it saves).
+      remat: rematerialize each dense ring block in the backward pass (the point of the dense-block
+        ring; False only to measure what it saves). Tiled blocks never store logits.
+      tile: tile edge (int) or (rows, cols) for ``tiled`` and the rings (:mod:`.tiled`); None makes
+        the rings use one dense (n, n) block per hop (the older ring). Ignored by dense/all_gather.
     Returns:
       f(zimg, ztxt, t, b) -> (loss, stats): scalar float32 loss = -(1/B) sum_ij log sigmoid(...) and
       the dict of positive/negative logit statistics (STAT_NAMES). Differentiable in all four inputs.
     """
     check_loss_choice("standard", implementation)
+    if tile is not None:
+        check_tile(tile)
     if implementation == "dense":
         return dense_sigmoid_loss
+    if implementation == "tiled":
+        if tile is None:
+            raise ValueError("implementation 'tiled' needs a tile size (an int >= 1 or a pair); got tile=None")
+
+        def tiled_loss(zimg, ztxt, t, b):
+            return tiled_sigmoid_loss(*_as_f32(zimg, ztxt, t, b), tile=tile)
+
+        return tiled_loss
     if mesh is None or axis_name not in mesh.shape:
         raise ValueError(f"implementation {implementation!r} needs a mesh with an axis named {axis_name!r}")
     D = int(mesh.shape[axis_name])
@@ -243,7 +269,7 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
         body = partial(_all_gather_body, axis=axis_name, D=D)
     else:
         body = partial(_ring_body, axis=axis_name, D=D, bidirectional=implementation == "ring_bidirectional",
-                       remat=remat)
+                       remat=remat, tile=tile)
     sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(axis_name), P(axis_name), P(), P()),
                             out_specs=(P(), {k: P() for k in STAT_NAMES}), check_vma=True)
 
@@ -257,15 +283,16 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
 
 
 def make_contrastive_loss(parameterization: str = "standard", implementation: str = "dense", mesh=None, *,
-                          axis_name: str = "data", remat: bool = True):
+                          axis_name: str = "data", remat: bool = True, tile=DEFAULT_TILE):
     """A function (zimg, ztxt, loss_params) -> (loss, stats) for one parameterization.
 
     ``loss_params`` is the dict of :func:`init_loss_params`; gradients flow to t' and b (or b_rel).
-    ``stats`` also holds t, b and b/t (the learned relative bias is -b/t).
+    ``stats`` also holds t, b and b/t (the learned relative bias is -b/t). ``tile`` as in
+    :func:`make_sigmoid_loss`.
     """
     check_loss_choice(parameterization, implementation)
     sigmoid = None if parameterization == "softmax" else make_sigmoid_loss(implementation, mesh, axis_name=axis_name,
-                                                                           remat=remat)
+                                                                           remat=remat, tile=tile)
 
     def loss_fn(zimg, ztxt, loss_params):
         t, b = temperature_and_bias(loss_params, parameterization)
