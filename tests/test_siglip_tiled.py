@@ -165,6 +165,14 @@ def test_memory_is_linear_in_the_batch_and_the_program_does_not_unroll():
     assert dots[0] == dots[1] == 3, dots
 
 
+def test_batches_past_46341_trace_without_integer_overflow():
+    """neg_mean divides by B (B - 1), which passes 2^31 at B = 46341: it must be a float, not an int32."""
+    x = jax.ShapeDtypeStruct((65536, 2), jnp.float32)
+    s = jax.ShapeDtypeStruct((), jnp.float32)
+    for f in (dense_sigmoid_loss, lambda *a: tiled_sigmoid_loss(*a, tile=4096)):
+        jax.jit(f).lower(x, x, s, s)        # tracing only; raised OverflowError before
+
+
 # ----------------------------------------------------------------------------------------------
 # Bad input and the trainer's config.
 

@@ -121,7 +121,7 @@ def _stats_from_logits(logits):
     off = ~jnp.eye(B, dtype=bool)
     return {
         "pos_mean": jnp.mean(pos), "pos_min": jnp.min(pos), "pos_max": jnp.max(pos),
-        "neg_mean": (jnp.sum(lg) - jnp.sum(pos)) / max(B * (B - 1), 1),
+        "neg_mean": (jnp.sum(lg) - jnp.sum(pos)) / float(max(B * (B - 1), 1)),
         "neg_min": jnp.min(jnp.where(off, lg, jnp.inf)), "neg_max": jnp.max(jnp.where(off, lg, -jnp.inf)),
     }
 
@@ -166,7 +166,7 @@ def _finish(loss_sum, neg_sum, neg_max, neg_min, pos, axis, n, D):
         "pos_mean": jax.lax.psum(jnp.sum(pos), axis) / B,
         "pos_min": jax.lax.pmin(jnp.min(pos), axis),
         "pos_max": jax.lax.pmax(jnp.max(pos), axis),
-        "neg_mean": jax.lax.psum(neg_sum, axis) / max(B * (B - 1), 1),
+        "neg_mean": jax.lax.psum(neg_sum, axis) / float(max(B * (B - 1), 1)),
         "neg_min": jax.lax.pmin(neg_min, axis),
         "neg_max": jax.lax.pmax(neg_max, axis),
     }

@@ -234,7 +234,7 @@ def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool =
     pos = jax.lax.stop_gradient(jnp.asarray(t, dtype) * jnp.sum(jnp.asarray(zimg, dtype) * jnp.asarray(ztxt, dtype),
                                                                   axis=-1) + jnp.asarray(b, dtype))
     stats = {"pos_mean": jnp.mean(pos), "pos_min": jnp.min(pos), "pos_max": jnp.max(pos),
-             "neg_mean": neg_sum / max(B * (B - 1), 1), "neg_min": neg_min, "neg_max": neg_max}
+             "neg_mean": neg_sum / float(max(B * (B - 1), 1)), "neg_min": neg_min, "neg_max": neg_max}
     return loss_sum / B, stats
 
 
