@@ -142,6 +142,28 @@ def test_logits_in_the_thousands_stay_finite_and_exact(dtype):
         assert _rel(a, r) <= tol
 
 
+@pytest.mark.parametrize("B, tile, positives", [(7, 3, True), (5, (2, 8), True), (6, 4, False)])
+def test_pallas_kernels_in_interpret_mode_equal_reference_float64(B, tile, positives):
+    """The Pallas row and column kernels (run by Pallas's interpreter on CPU; tiny sizes, it is slow):
+    value and gradients w.r.t. U, V, t, b to 1e-12 relative, tiles dividing B or not, larger than B,
+    with and without positives on the diagonal."""
+    U, V = _pairs(B, 3, B)
+    t, b = 3.7, -1.3
+    f = lambda U, V, t, b: tiled_sigmoid_block(U, V, t, b, tile=tile, positives=positives,
+                                               kernel="pallas_interpret")[0]
+    val, (gU, gV, gt, gb) = _value_and_grads(f, U, V, t, b)
+    S = U @ V.T
+    z = (2 * np.eye(B) - 1) if positives else -np.ones((B, B))
+    G = -z / (1 + np.exp(z * (t * S + b)))
+    assert _rel(val, np.sum(np.logaddexp(0.0, -z * (t * S + b)))) <= 1e-12
+    assert _rel(gU, t * G @ V) <= 1e-12 and _rel(gV, t * G.T @ U) <= 1e-12
+    assert _rel(gt, np.sum(G * S)) <= 1e-12 and _rel(gb, np.sum(G)) <= 1e-12
+    stats = jax.jit(lambda *a: tiled_sigmoid_block(*a, tile=tile, positives=positives, kernel="pallas_interpret"))(
+        U, V, t, b)
+    logits = (t * S + b)[z < 0]
+    np.testing.assert_allclose([float(v) for v in stats[1:]], [logits.sum(), logits.max(), logits.min()], rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------------------------
 # Memory and program size.
 
@@ -183,6 +205,14 @@ def test_bad_tile_is_a_clear_error(tile):
         check_tile(tile)
     with pytest.raises(ValueError, match="tile"):
         make_sigmoid_loss("tiled", tile=tile)
+
+
+def test_bad_kernel_or_shapes_are_clear_errors():
+    x = np.zeros((4, 3))
+    with pytest.raises(ValueError, match="kernel"):
+        tiled_sigmoid_block(x, x, 1.0, 0.0, kernel="cuda")
+    with pytest.raises(ValueError, match="shapes"):
+        tiled_sigmoid_block(x, np.zeros((4, 2)), 1.0, 0.0)
 
 
 def test_trainer_config_has_a_tile_field_and_checks_it():

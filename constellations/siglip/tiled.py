@@ -42,6 +42,10 @@ import jax.numpy as jnp
 
 from ..loss import softplus
 
+#: How the tiles are swept: a ``lax.scan`` compiled by XLA (every backend), the Pallas kernels of
+#: :mod:`.tiled_pallas` compiled for GPU/TPU, or the same kernels in Pallas's interpreter (any backend).
+KERNELS = ("xla", "pallas", "pallas_interpret")
+
 #: Default tile edge (rows = columns), chosen by ``experiments/bench_siglip_loss.py --tiles``.
 DEFAULT_TILE = 1024
 
@@ -76,6 +80,36 @@ def _blocks(a, size: int):
     return a.reshape(n, size, a.shape[1])
 
 
+def tile_terms(s, t, b, rows, cols, n_rows: int, n_cols: int, positives: bool, gradients: bool):
+    """The per-pair math of one tile of similarities s (rows x cols), masked by global indices.
+
+    ``rows`` / ``cols`` are the global indices of the tile's rows and columns (broadcastable to s);
+    pairs past ``n_rows`` / ``n_cols`` (padding) count for nothing, pairs with rows == cols are the
+    positives when ``positives``. Returns ((sum of softplus(-z logit), sum / max / min of the negative
+    logits), G) with G = dL/dlogit = -z sigmoid(-z logit) (zero on padding) if ``gradients`` else None.
+    Shared by the scan sweep below and the Pallas kernels (:mod:`.tiled_pallas`).
+    """
+    zero = jnp.zeros((), s.dtype)
+    valid = (rows < n_rows) & (cols < n_cols)
+    pos = (rows == cols) if positives else jnp.zeros((), bool)
+    logits = t * s + b
+    w = jnp.where(pos, -logits, logits)                          # -z * logit
+    if gradients:
+        terms, sig = jax.jvp(softplus, (w,), (jnp.ones_like(w),))   # softplus(w), sigmoid(w): one exp
+        g = jnp.where(valid, jnp.where(pos, -sig, sig), zero)
+    else:
+        terms, g = softplus(w), None
+    neg = valid & ~pos
+    stats = (jnp.sum(jnp.where(valid, terms, zero)), jnp.sum(jnp.where(neg, logits, zero)),
+             jnp.max(jnp.where(neg, logits, -jnp.inf)), jnp.min(jnp.where(neg, logits, jnp.inf)))
+    return stats, g
+
+
+def add_stats(acc, part):
+    """Combine (loss, neg_sum, neg_max, neg_min) of two sets of tiles."""
+    return acc[0] + part[0], acc[1] + part[1], jnp.maximum(acc[2], part[2]), jnp.minimum(acc[3], part[3])
+
+
 def _sweep(x, y, t, b, tile_rows: int, tile_cols: int, positives: bool, gradients: bool):
     """One pass over all tiles: (L, neg_sum, neg_max, neg_min) and, if ``gradients``, (dx, dy, dt, db)."""
     R, d = x.shape
@@ -92,24 +126,9 @@ def _sweep(x, y, t, b, tile_rows: int, tile_cols: int, positives: bool, gradient
         return v + zero
 
     def tile(I, J, xi, yj):
-        rows, cols = I * tile_rows + row_ids, J * tile_cols + col_ids
-        valid = (rows < R) & (cols < C)
-        pos = (rows == cols) if positives else jnp.zeros((), bool)
         s = xi @ yj.T
-        logits = t * s + b
-        w = jnp.where(pos, -logits, logits)                      # -z * logit
-        if gradients:
-            terms, sig = jax.jvp(softplus, (w,), (jnp.ones_like(w),))   # softplus(w), sigmoid(w)
-            g = jnp.where(valid, jnp.where(pos, -sig, sig), zero)    # G = -z sigmoid(-z logit)
-        else:
-            terms, g = softplus(w), None
-        neg = valid & ~pos
-        stats = (jnp.sum(jnp.where(valid, terms, zero)), jnp.sum(jnp.where(neg, logits, zero)),
-                 jnp.max(jnp.where(neg, logits, -jnp.inf)), jnp.min(jnp.where(neg, logits, jnp.inf)))
+        stats, g = tile_terms(s, t, b, I * tile_rows + row_ids, J * tile_cols + col_ids, R, C, positives, gradients)
         return stats, s, g
-
-    def add_stats(acc, part):
-        return acc[0] + part[0], acc[1] + part[1], jnp.maximum(acc[2], part[2]), jnp.minimum(acc[3], part[3])
 
     init_stats = (zero, zero, varying(jnp.asarray(-jnp.inf, dtype)), varying(jnp.asarray(jnp.inf, dtype)))
 
@@ -176,7 +195,8 @@ def _tiled_block_bwd(tile_rows, tile_cols, positives, recompute, residuals, cota
 _tiled_block.defvjp(_tiled_block_fwd, _tiled_block_bwd)
 
 
-def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True, recompute: bool = False):
+def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True, recompute: bool = False,
+                        kernel: str = "xla"):
     """Summed sigmoid loss of one (R, C) block of logits t <x_i, y_j> + b, tile by tile.
 
     L = sum_{i<R, j<C} softplus(-z_ij (t <x_i, y_j> + b)), z_ij = +1 where ``positives`` and i == j,
@@ -190,7 +210,9 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
       positives: whether pairs (i, i) are positives (the block of a batch against itself) or the
         block is all negatives (two different shards of a batch, as in the ring).
       recompute: take gradients by a second sweep that recomputes the logits (less residual memory,
-        one more GEMM) instead of computing them in the forward sweep.
+        one more GEMM) instead of computing them in the forward sweep (``kernel="xla"`` only).
+      kernel: one of KERNELS. "pallas" must be asked for: the kernels pass the same tests as the scan
+        in interpret mode, but have not yet been run compiled on a GPU or TPU.
     Returns:
       (loss_sum, neg_sum, neg_max, neg_min): L, and the sum / max / min of the negative logits
       (-inf / inf when there are none). Differentiable in x, y, t, b through L only.
@@ -201,6 +223,8 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
       0.0...
     """
     tile_rows, tile_cols = check_tile(tile)
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
     if jnp.ndim(x) != 2 or jnp.ndim(y) != 2 or jnp.shape(x)[1] != jnp.shape(y)[1]:
         raise ValueError(f"x and y must be (R, d) and (C, d) arrays; got shapes {jnp.shape(x)} and {jnp.shape(y)}")
     if jnp.shape(x)[0] == 0 or jnp.shape(y)[0] == 0:
@@ -208,12 +232,17 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
     dtype = jnp.result_type(x, y, jnp.float32)
     x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
     t, b = jnp.asarray(t, dtype), jnp.asarray(b, dtype)
-    loss_sum, *stats = _tiled_block(x, y, t, b, min(tile_rows, x.shape[0]), min(tile_cols, y.shape[0]),
-                                    bool(positives), bool(recompute))
+    tile_rows, tile_cols = min(tile_rows, x.shape[0]), min(tile_cols, y.shape[0])
+    if kernel == "xla":
+        loss_sum, *stats = _tiled_block(x, y, t, b, tile_rows, tile_cols, bool(positives), bool(recompute))
+    else:
+        from .tiled_pallas import pallas_block     # imports Pallas only when asked for
+
+        loss_sum, *stats = pallas_block(x, y, t, b, tile_rows, tile_cols, bool(positives), kernel == "pallas_interpret")
     return (loss_sum, *(jax.lax.stop_gradient(v) for v in stats))
 
 
-def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool = False):
+def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool = False, kernel: str = "xla"):
     """The per-example sigmoid loss -(1/B) sum_ij log sigmoid(z_ij (t <x_i, y_j> + b)), tiled, with stats.
 
     The same function, reduction (per example: the sum over all B^2 pairs divided by B) and
@@ -223,12 +252,12 @@ def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool =
     Args:
       zimg, ztxt: (B, d) image and text embeddings (row i of each is a positive pair).
       t, b: scalars, the inverse temperature itself and the bias.
-      tile, recompute: as in :func:`tiled_sigmoid_block`.
+      tile, recompute, kernel: as in :func:`tiled_sigmoid_block`.
     Returns:
       (loss, stats): the scalar loss and the dict pos_mean/min/max, neg_mean/min/max of the logits.
     """
     loss_sum, neg_sum, neg_max, neg_min = tiled_sigmoid_block(zimg, ztxt, t, b, tile=tile, positives=True,
-                                                              recompute=recompute)
+                                                              recompute=recompute, kernel=kernel)
     B = zimg.shape[0]
     dtype = loss_sum.dtype
     pos = jax.lax.stop_gradient(jnp.asarray(t, dtype) * jnp.sum(jnp.asarray(zimg, dtype) * jnp.asarray(ztxt, dtype),
@@ -238,4 +267,4 @@ def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool =
     return loss_sum / B, stats
 
 
-__all__ = ["DEFAULT_TILE", "check_tile", "tiled_sigmoid_block", "tiled_sigmoid_loss"]
+__all__ = ["DEFAULT_TILE", "KERNELS", "add_stats", "check_tile", "tile_terms", "tiled_sigmoid_block", "tiled_sigmoid_loss"]
