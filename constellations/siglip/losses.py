@@ -17,10 +17,11 @@ B pairs split over D devices (n = B / D rows each; device k holds rows [k n, (k 
 * ``ring``: each device starts with its own (n, n) block (positives on the diagonal) and then passes
   its text block to the next device D - 1 times with ``lax.ppermute``, adding the all-negative block
   of whatever texts it holds (SigLIP paper, section 3.3). Each block is computed tile by tile
-  (:mod:`.tiled`): per-device memory O(n d + tile^2) plus the received (n, d) text blocks. With
-  ``tile=None`` each block is instead one dense (n, n) matrix wrapped in ``jax.checkpoint`` so the
-  backward pass recomputes its logits (one (n, n) block alive at a time; the older ring, kept for the
-  memory comparison).
+  (:mod:`.tiled`) and the whole ring is one custom VJP: each text block travels with the gradient
+  of the loss w.r.t. it, accumulated on every device it visits and sent home after the last hop, so
+  per-device memory is O(n d + tile^2). With ``tile=None`` each block is instead one dense (n, n)
+  matrix wrapped in ``jax.checkpoint`` so the backward pass recomputes its logits (one (n, n) block
+  alive at a time plus every received (n, d) text block; the older ring, kept for comparison).
 * ``ring_bidirectional``: the same, sending text blocks both ways at once; ceil((D - 1) / 2) rounds.
 
 Parameterizations (``theory.md`` section 2): ``standard`` (t = exp(t'), b; init t' = log 10, b = -10),
@@ -39,7 +40,7 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from ..loss import sigmoid_loss_from_logits, softmax_loss_from_logits
-from .tiled import DEFAULT_TILE, check_tile, tiled_sigmoid_block, tiled_sigmoid_loss
+from .tiled import DEFAULT_TILE, add_stats, check_tile, sweep_tiles, tiled_sigmoid_loss
 
 PARAMETERIZATIONS = ("standard", "relative_bias", "softmax")
 IMPLEMENTATIONS = ("dense", "tiled", "all_gather", "ring", "ring_bidirectional")
@@ -189,20 +190,15 @@ def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat, tile=None):
     The hops run in a ``lax.scan``: its iterations (and their transposes in the backward pass) run
     one after another, so with each block under ``jax.checkpoint`` only one (n, n) block is alive at
     a time; the scan saves just the received (n, d) text blocks for the backward pass. With ``tile``
-    each block is :func:`.tiled.tiled_sigmoid_block` instead (its own custom VJP; no checkpoint).
+    the whole ring is :func:`_tiled_ring` instead.
     """
     n = zimg.shape[0]
     if tile is not None:
-        # t and b enter every block; marking them device-varying here puts the psum of their
-        # gradients (the transpose of pcast) outside the custom VJP, whose rule works per device.
-        t, b = (jax.lax.pcast(v, axis, to="varying") for v in (t, b))
-        own = partial(tiled_sigmoid_block, tile=tile, positives=True)
-        other = partial(tiled_sigmoid_block, tile=tile, positives=False)
-    else:
-        own = partial(_block, positives=True)
-        other = partial(_block, positives=False)
-        if remat:
-            own, other = jax.checkpoint(own), jax.checkpoint(other)
+        return _tiled_ring(zimg, ztxt, t, b, axis=axis, D=D, bidirectional=bidirectional, tile=tile)
+    own = partial(_block, positives=True)
+    other = partial(_block, positives=False)
+    if remat:
+        own, other = jax.checkpoint(own), jax.checkpoint(other)
 
     def add(acc, part):
         return acc[0] + part[0], acc[1] + part[1], jnp.maximum(acc[2], part[2]), jnp.minimum(acc[3], part[3])
@@ -230,6 +226,99 @@ def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat, tile=None):
     if remainder:
         (acc, _), _ = jax.lax.scan(one_way, (acc, from_left), length=remainder)
     return _finish(*acc, _positive_logits(zimg, ztxt, t, b), axis, n, D)
+
+
+def _tiled_ring_sweep(zimg, ztxt, t, b, *, axis, D, bidirectional, tile, gradients):
+    """The ring's hops over tiled blocks; with ``gradients`` each text block carries its dL/dy home.
+
+    A text block travels with an accumulator of dL/d(that block): every device it visits adds the
+    dL/dy of its own rows against it (from the same tiles as the loss), and after the last hop the
+    accumulator is sent back to the block's owner in one ``ppermute``. So the device keeps O(n d)
+    residuals (its dL/dx, dL/dy), not one per hop.
+    """
+    right = [(i, (i + 1) % D) for i in range(D)]
+    left = [(i, (i - 1) % D) for i in range(D)]
+    rounds, remainder = divmod(D - 1, 2) if bidirectional else (0, D - 1)
+
+    def visit(state, stream, positives):
+        text, acc = stream
+        stats, grads = sweep_tiles(zimg, text, t, b, tile=tile, positives=positives, gradients=gradients)
+        state = dict(state, stats=add_stats(state["stats"], stats))
+        if gradients:
+            dx, dy, dt, db = grads
+            state.update(dx=state["dx"] + dx, dt=state["dt"] + dt, db=state["db"] + db)
+            acc = acc + dy
+        return state, (text, acc)
+
+    stats, grads = sweep_tiles(zimg, ztxt, t, b, tile=tile, positives=True, gradients=gradients)
+    state = {"stats": stats}
+    if gradients:
+        state.update(dx=grads[0], dt=grads[2], db=grads[3])
+    start = (ztxt, jnp.zeros_like(ztxt) if gradients else None)
+
+    def two_way(carry, _):           # texts from distance +r and -r arrive together
+        state, from_left, from_right = carry
+        state, from_left = visit(state, jax.lax.ppermute(from_left, axis, right), False)
+        state, from_right = visit(state, jax.lax.ppermute(from_right, axis, left), False)
+        return (state, from_left, from_right), None
+
+    def one_way(carry, _):
+        state, from_left = carry
+        state, from_left = visit(state, jax.lax.ppermute(from_left, axis, right), False)
+        return (state, from_left), None
+
+    from_left = from_right = start
+    if rounds:
+        (state, from_left, from_right), _ = jax.lax.scan(two_way, (state, start, start), length=rounds)
+    if remainder:
+        (state, from_left), _ = jax.lax.scan(one_way, (state, from_left), length=remainder)
+    loss_sum, neg_sum, neg_max, neg_min = state["stats"]
+    totals = (jax.lax.psum(loss_sum, axis), jax.lax.psum(neg_sum, axis), jax.lax.pmax(neg_max, axis),
+              jax.lax.pmin(neg_min, axis))
+    if not gradients:
+        return totals, None
+    dy = grads[1]
+    if rounds + remainder:           # the accumulators return to the texts' owners
+        dy = dy + jax.lax.ppermute(from_left[1], axis, [(i, (i - rounds - remainder) % D) for i in range(D)])
+    if rounds:
+        dy = dy + jax.lax.ppermute(from_right[1], axis, [(i, (i + rounds) % D) for i in range(D)])
+    return totals, (state["dx"], dy, jax.lax.psum(state["dt"], axis), jax.lax.psum(state["db"], axis))
+
+
+def _tiled_ring(zimg, ztxt, t, b, *, axis, D, bidirectional, tile):
+    """The ring over tiled blocks, one custom VJP for all hops (the gradients ride the forward ring).
+
+    The function differentiated is the psum over devices of the loss sums, so its cotangent is one
+    scalar g shared by every device, and dL/dy of a text block gathered on every device it visited
+    is exactly g times the accumulated sum. Memory per device: O(n d + tile^2).
+    """
+    sweep = partial(_tiled_ring_sweep, axis=axis, D=D, bidirectional=bidirectional, tile=tile)
+
+    @jax.custom_vjp
+    def ring(zimg, ztxt, t, b):
+        return sweep(zimg, ztxt, t, b, gradients=False)[0]
+
+    def ring_fwd(zimg, ztxt, t, b):
+        return sweep(zimg, ztxt, t, b, gradients=True)
+
+    def ring_bwd(grads, cotangents):
+        g = cotangents[0]            # the statistics carry no gradient
+        return tuple(g * v for v in grads)
+
+    ring.defvjp(ring_fwd, ring_bwd)
+    loss_sum, neg_sum, neg_max, neg_min = ring(zimg, ztxt, t, b)
+    n = zimg.shape[0]
+    B = n * D
+    pos = _positive_logits(zimg, ztxt, t, b)
+    stats = {
+        "pos_mean": jax.lax.psum(jnp.sum(pos), axis) / B,
+        "pos_min": jax.lax.pmin(jnp.min(pos), axis),
+        "pos_max": jax.lax.pmax(jnp.max(pos), axis),
+        "neg_mean": jax.lax.stop_gradient(neg_sum) / float(max(B * (B - 1), 1)),
+        "neg_min": jax.lax.stop_gradient(neg_min),
+        "neg_max": jax.lax.stop_gradient(neg_max),
+    }
+    return loss_sum / B, stats
 
 
 def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: str = "data", remat: bool = True,

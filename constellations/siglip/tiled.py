@@ -166,6 +166,18 @@ def _sweep(x, y, t, b, tile_rows: int, tile_cols: int, positives: bool, gradient
     return stats, (dx, dy, dt, db)
 
 
+def sweep_tiles(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True, gradients: bool = False):
+    """One sweep over the tiles of the (R, C) block, no custom VJP: for callers that define their own
+    (the ring of :mod:`.losses`, whose VJP spans all its hops).
+
+    Returns ((L, neg_sum, neg_max, neg_min), (dL/dx, dL/dy, dL/dt, dL/db) if ``gradients`` else None);
+    x, y, t, b must share one floating dtype.
+    """
+    tile_rows, tile_cols = check_tile(tile)
+    return _sweep(x, y, t, b, min(tile_rows, x.shape[0]), min(tile_cols, y.shape[0]), bool(positives),
+                  bool(gradients))
+
+
 # ----------------------------------------------------------------------------------------------
 # custom_vjp: the gradient computed in the sweep (or a second sweep), never through stored logits.
 
@@ -267,4 +279,4 @@ def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool =
     return loss_sum / B, stats
 
 
-__all__ = ["DEFAULT_TILE", "KERNELS", "add_stats", "check_tile", "tile_terms", "tiled_sigmoid_block", "tiled_sigmoid_loss"]
+__all__ = ["DEFAULT_TILE", "KERNELS", "add_stats", "check_tile", "sweep_tiles", "tile_terms", "tiled_sigmoid_block", "tiled_sigmoid_loss"]
