@@ -24,7 +24,8 @@ dense loss and its gradient), and the backward pass only scales them by g; the r
 O((R + C) d). With ``recompute=True`` the forward pass computes L alone and the backward pass
 sweeps the tiles again, recomputing each tile's logits (four GEMMs in all; residuals are the
 inputs themselves). Either way no logit is stored between the passes. Undifferentiated calls
-(evaluation) compute L only. The rule is first-order: ``jax.grad`` of the gradient is not defined.
+(evaluation) compute L only. Second derivatives (``jax.grad`` of a gradient) come out right, since
+JAX differentiates the sweep that computed the residuals, but without the memory savings.
 
 Per-pair math is :mod:`constellations.loss`: the terms are its ``softplus`` (exact and finite for
 logits in the thousands) and G comes from that function's JVP, sigmoid from the same e^{-|x|}.
