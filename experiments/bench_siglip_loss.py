@@ -253,6 +253,7 @@ def tiled_part(args) -> dict:
     else:
         speed["torch"] = base
         print(f"    {'torch / open_clip':>32}: {base * 1e3:9.1f} ms   ratio {base / roof_s:5.2f}   ({how})")
+        print(f"    torch time / tiled time (tile {best}): {base / speed[f'tiled, tile {best}']:.2f}")
     results["speed"].update(seconds=speed, baseline=how, best_tile=best,
                             ratio_to_roof={k: v / roof_s for k, v in speed.items()},
                             loadavg_end=Path("/proc/loadavg").read_text().split()[:3]
