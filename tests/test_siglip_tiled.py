@@ -273,6 +273,8 @@ WORKER = textwrap.dedent(r"""
              "relative_bias": (("ring", 5),)}
     if D == 3:     # odd D: the two-way ring has no one-way remainder hop
         cases = {"standard": (("ring_bidirectional", 5),), "relative_bias": ()}
+    if D == 4:     # the cases whose hops differ from D = 2 (a two-way round plus a one-way hop)
+        cases = {"standard": (("ring", [7, 4]), ("ring_bidirectional", 5)), "relative_bias": (("ring", 5),)}
     for par, extra in (("standard", {"b": -1.3}), ("relative_bias", {"b_rel": 0.25})):
         params = {"t_prime": np.float32(np.log(3.7)), **{k: np.float32(v) for k, v in extra.items()}}
         dense = make_contrastive_loss(par, "dense")
@@ -307,7 +309,7 @@ def test_ring_with_tiled_blocks_equals_dense():
         stdout, stderr = proc.communicate(timeout=240)
         assert proc.returncode == 0, stderr[-3000:]
         res = json.loads([l for l in stdout.splitlines() if l.startswith("RESULT")][-1][len("RESULT"):])
-        assert len(res) == (1 if devices == 3 else 7)
+        assert len(res) == {2: 7, 3: 1, 4: 3}[devices]
         for key, errs in res.items():
             for name, err in errs.items():
                 assert err <= (1e-5 if name == "stats" else 1e-6), f"{devices} devices, {key}: {name} differs by {err:.3g}"
