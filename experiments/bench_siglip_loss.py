@@ -2,6 +2,8 @@
 
     python experiments/bench_siglip_loss.py [--batch 8192] [--width 256] [--repeats 3] [--out results/bench_siglip_loss.json]
 
+    python -m experiments.bench_siglip_loss --tiled [--tiled-batches 16384 65536] [--tiles 256 512 1024 2048]
+
 Part 1, memory (8 emulated CPU devices, XLA's compiled memory analysis of jit(value_and_grad(loss)),
 which is per device for a partitioned program):
   (a) global batch B fixed (default 8192) on D = 1, 2, 4, 8 devices;
@@ -16,6 +18,14 @@ Part 2, throughput (loss + gradients w.r.t. both embeddings, t and b, at the sam
   open_clip's package __init__ needs torchvision; when that import fails, its loss.py (torch only) is
   loaded straight from the installed package; without open_clip the same computation is written in
   plain PyTorch; without torch the comparison is skipped with a message.
+Part 3 (``--tiled``, instead of parts 1-2), the tiled loss on one device (``constellations.siglip.tiled``):
+  (a) memory of value+grad at each of ``--tiled-batches``: compiled temporaries and total (dense beside
+      it, compiled only) and the measured peak RSS increase of a subprocess (compiling excluded);
+  (b) speed at ``--batch``: the tiled loss at each of ``--tiles`` (and the recomputing backward pass at
+      the fastest), the dense loss, and a roof measured in the same run: one GEMM for the (B, B)
+      logits, one sigmoid per pair, two GEMMs for the gradients w.r.t. both embeddings; ratios are
+      time / roof time (<= 1.3 is the goal), and the same roof computed tile by tile (no (B, B)
+      matrix in memory: the tighter bound). Run it pinned to one core (``taskset -c 1``).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
@@ -44,28 +55,32 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from constellations import io  # noqa: E402
 from constellations.siglip.losses import make_sigmoid_loss  # noqa: E402
+from constellations.siglip.tiled import DEFAULT_TILE, tiled_sigmoid_block  # noqa: E402
 from experiments.siglip_studies.memory import program_memory, run_peak, unit_pairs  # noqa: E402
 
-VARIANTS = {  # label -> (implementation, remat)
-    "dense": ("dense", True),
-    "all_gather": ("all_gather", True),
-    "ring": ("ring", True),
-    "ring_bidirectional": ("ring_bidirectional", True),
-    "ring_no_remat": ("ring", False),
+VARIANTS = {  # label -> (implementation, remat, tile); the ring's blocks are tiled unless tile is None
+    "dense": ("dense", True, None),
+    "all_gather": ("all_gather", True, None),
+    "ring": ("ring", True, DEFAULT_TILE),
+    "ring_bidirectional": ("ring_bidirectional", True, DEFAULT_TILE),
+    "ring_dense_blocks": ("ring", True, None),
+    "ring_no_remat": ("ring", False, None),
+    "tiled": ("tiled", True, DEFAULT_TILE),     # one device (part 3)
 }
+MULTI_DEVICE = [label for label in VARIANTS if label != "tiled"]
 MiB = 2.0**20
 
 
-def _value_and_grad(label, mesh):
-    impl, remat = VARIANTS[label]
-    f = make_sigmoid_loss(impl, mesh, remat=remat)
+def _value_and_grad(label, mesh, tile=None):
+    impl, remat, default_tile = VARIANTS[label]
+    f = make_sigmoid_loss(impl, mesh, remat=remat, tile=default_tile if tile is None else tile)
     return jax.jit(jax.value_and_grad(lambda a, b, t, bias: f(a, b, t, bias)[0], argnums=(0, 1, 2, 3)))
 
 
-def compiled_memory(label, D, B, width):
+def compiled_memory(label, D, B, width, tile=None):
     """Per-device bytes (temp, total = arguments + outputs + temp - aliased) of loss+grad on D devices."""
     mesh = Mesh(np.array(jax.devices()[:D]), ("data",))
-    stats = program_memory(_value_and_grad(label, mesh), mesh, B, width)
+    stats = program_memory(_value_and_grad(label, mesh, tile), mesh, B, width)
     return stats["temp"], stats["total"]
 
 
@@ -73,16 +88,18 @@ def _embeddings(B, width, seed=0):
     return unit_pairs(B, width, seed, noise=0.5)
 
 
-def _measured_child(label, D, B, width):
+def _measured_child(label, D, B, width, tile=None):
     """Run in a fresh process: peak RSS increase (MiB) of running the compiled loss+grad once (compiling excluded)."""
     mesh = Mesh(np.array(jax.devices()[:D]), ("data",))
-    m = run_peak(_value_and_grad(label, mesh), mesh, *_embeddings(B, width))
-    print(json.dumps({"peak_increase_mib": m["peak_increase"] / MiB, "loss": m["value"], "method": m["method"]}))
+    m = run_peak(_value_and_grad(label, mesh, tile), mesh, *_embeddings(B, width))
+    print(json.dumps({"peak_increase_mib": m["peak_increase"] / MiB, "loss": m["value"], "method": m["method"],
+                      "seconds": m["seconds"]}))
 
 
-def measured_peak(label, D, B, width):
-    cmd = [sys.executable, __file__, "--child", label, str(D), str(B), str(width)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+def measured_peak(label, D, B, width, tile=None, timeout=600):
+    cmd = [sys.executable, "-m", "experiments.bench_siglip_loss", "--child", label, str(D), str(B), str(width)]
+    cmd += [] if tile is None else [str(tile)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -149,6 +166,102 @@ def torch_baseline(B, width, repeats):
     return time_it(step, repeats), f"{how}; torch {torch.__version__}, {torch.get_num_threads()} threads; loss {loss:.6f}"
 
 
+def roof(x, y, t, b):
+    """The least work of loss+grad: one GEMM for the (B, B) logits, one sigmoid per pair, two GEMMs for
+    the gradients w.r.t. both embeddings (no loss value, no labels, no reduction)."""
+    g = jax.nn.sigmoid(t * (x @ y.T) + b)
+    return g @ y, g.T @ x
+
+
+def roof_tiled(x, y, t, b, tile):
+    """The same work as :func:`roof` (B divisible by ``tile``), tile by tile: what the roof costs
+    when the (B, B) matrices never leave the cache, the tighter bound for the tiled loss."""
+    B, d = x.shape
+    xb, yb = x.reshape(-1, tile, d), y.reshape(-1, tile, d)
+
+    def row(dy, xi):
+        def col(carry, j):
+            dxi, dy = carry
+            g = jax.nn.sigmoid(t * (xi @ yb[j].T) + b)
+            return (dxi + g @ yb[j], dy.at[j].add(g.T @ xi)), None
+
+        (dxi, dy), _ = jax.lax.scan(col, (jnp.zeros_like(xi), dy), jnp.arange(yb.shape[0]))
+        return dy, dxi
+
+    dy, dx = jax.lax.scan(row, jnp.zeros_like(yb), xb)
+    return dx.reshape(B, d), dy.reshape(B, d)
+
+
+def tiled_part(args) -> dict:
+    """Part 3: memory and speed of the tiled loss on one CPU device (see the module docstring)."""
+    width, B = args.width, args.batch
+    one = Mesh(np.array(jax.devices()[:1]), ("data",))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+    results = {"width": width, "tile_default": DEFAULT_TILE, "cpus_in_affinity": cpus, "loadavg_start": load,
+               "memory": {}, "speed": {"batch": B}}
+    print(f"3. tiled sigmoid loss on one CPU device, d = {width}, float32; {cpus} CPU(s) in this process's "
+          f"affinity; load average {' '.join(load)}")
+
+    print(f"\n3a. memory of value+grad, tile {DEFAULT_TILE} (MiB; compiled per device, and the measured peak RSS "
+          "increase of a subprocess running it once, compiling excluded)")
+    for batch in args.tiled_batches:
+        row = {}
+        for label in ("dense", "tiled"):
+            temp, total = compiled_memory(label, 1, batch, width)
+            row[label] = {"temp_mib": temp / MiB, "total_mib": total / MiB}
+        if not args.no_measured:
+            m = measured_peak("tiled", 1, batch, width, timeout=3600)
+            row["tiled"].update(measured_peak_increase_mib=m["peak_increase_mib"], run_seconds=m["seconds"],
+                                loss=m["loss"], method=m["method"])
+        results["memory"][str(batch)] = row
+        measured = row["tiled"].get("measured_peak_increase_mib")
+        print(f"    B = {batch:>7}: dense compiled temp {row['dense']['temp_mib']:10.1f} total "
+              f"{row['dense']['total_mib']:10.1f} | tiled compiled temp {row['tiled']['temp_mib']:8.1f} total "
+              f"{row['tiled']['total_mib']:8.1f}"
+              + ("" if measured is None else f", measured peak {measured:8.1f} MiB "
+                 f"(run {row['tiled']['run_seconds']:.1f} s, loss {row['tiled']['loss']:.6f})"))
+
+    print(f"\n3b. value+grad time at B = {B}, d = {width} (best of {args.repeats}); ratio = time / roof time")
+    x, y = (jax.device_put(a, jax.devices()[0]) for a in _embeddings(B, width))
+    t, b = jnp.float32(10.0), jnp.float32(-10.0)
+    flops = 3 * 2.0 * B * B * width
+    roof_jit = jax.jit(roof)
+    roof_s = time_it(lambda: jax.block_until_ready(roof_jit(x, y, t, b)), args.repeats)
+    speed = {"roof": roof_s}
+    print(f"    {'roof (3 GEMMs + sigmoid)':>32}: {roof_s * 1e3:9.1f} ms  {flops / roof_s / 1e9:6.1f} GFLOP/s")
+
+    def run(name, fn):
+        sec = time_it(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
+        speed[name] = sec
+        print(f"    {name:>32}: {sec * 1e3:9.1f} ms  {flops / sec / 1e9:6.1f} GFLOP/s   ratio {sec / roof_s:5.2f}")
+        return sec
+
+    for tile in args.tiles:
+        if B % tile == 0:
+            run(f"roof over tiles of {tile}", jax.jit(partial(roof_tiled, tile=tile)))
+    run("dense", _value_and_grad("dense", one))
+    for tile in args.tiles:
+        run(f"tiled, tile {tile}", _value_and_grad("tiled", one, tile))
+    best = min(args.tiles, key=lambda tile: speed[f"tiled, tile {tile}"])
+    recompute = jax.jit(jax.value_and_grad(
+        lambda a, c, tt, bb: tiled_sigmoid_block(a, c, tt, bb, tile=best, recompute=True)[0] / B, argnums=(0, 1, 2, 3)))
+    run(f"tiled, tile {best}, recompute", recompute)
+    base, how = torch_baseline(B, width, args.repeats)
+    if base is None:
+        print(f"    {how}")
+    else:
+        speed["torch"] = base
+        print(f"    {'torch / open_clip':>32}: {base * 1e3:9.1f} ms   ratio {base / roof_s:5.2f}   ({how})")
+        print(f"    torch time / tiled time (tile {best}): {base / speed[f'tiled, tile {best}']:.2f}")
+    results["speed"].update(seconds=speed, baseline=how, best_tile=best,
+                            ratio_to_roof={k: v / roof_s for k, v in speed.items()},
+                            loadavg_end=Path("/proc/loadavg").read_text().split()[:3]
+                            if Path("/proc/loadavg").exists() else "?")
+    print(f"    fastest tile: {best}; load average at the end {' '.join(results['speed']['loadavg_end'])}")
+    return results
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=8192, help="global batch B (>= 8192 for the report)")
@@ -156,11 +269,21 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-measured", action="store_true", help="skip the subprocess peak-RSS measurements")
     p.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
-    p.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--tiled", action="store_true", help="part 3 only: the tiled loss on one device")
+    p.add_argument("--tiled-batches", type=int, nargs="*", default=[16384, 65536],
+                   help="batches for part 3's memory measurements")
+    p.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024, 2048], help="tile edges to time")
+    p.add_argument("--child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        label, D, B, width = args.child
-        _measured_child(label, int(D), int(B), int(width))
+        label, D, B, width, *tile = args.child
+        _measured_child(label, int(D), int(B), int(width), int(tile[0]) if tile else None)
+        return 0
+    if args.tiled:
+        results = tiled_part(args)
+        if args.out:
+            io.write_json(args.out, results)
+            print(f"\nwrote {args.out}")
         return 0
     if jax.device_count() < N_DEVICES:
         print(f"need {N_DEVICES} devices (XLA_FLAGS was set before JAX was imported?); have {jax.device_count()}")
@@ -171,7 +294,7 @@ def main(argv=None) -> int:
 
     print("1a. compiled per-device memory of loss+grad, global batch fixed at B = "
           f"{B} (MiB: temp / total)")
-    labels = list(VARIANTS)
+    labels = MULTI_DEVICE
     print(f"{'D':>3} " + " ".join(f"{l:>24}" for l in labels))
     for D in (1, 2, 4, 8):
         row = {}
@@ -201,7 +324,7 @@ def main(argv=None) -> int:
     if not args.no_measured:
         print(f"\n1c. measured: peak RSS increase of a fresh process running loss+grad once, B = {B}, D = 8 "
               "(all 8 emulated devices share the process, so this is the sum over devices)")
-        for label in ("dense", "all_gather", "ring", "ring_no_remat"):
+        for label in ("dense", "all_gather", "ring", "ring_dense_blocks", "ring_no_remat"):
             m = measured_peak(label, N_DEVICES, B, width)
             results["memory"][f"measured_peak_rss_increase_mib/{label}"] = m["peak_increase_mib"]
             print(f"    {label:>20}: {m['peak_increase_mib']:8.1f} MiB   (loss {m['loss']:.6f})")

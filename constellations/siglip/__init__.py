@@ -3,8 +3,10 @@
 Modules, in the order data flows:
 
 * :mod:`.losses`: parameterizations (standard t, b; relative bias; softmax baseline) and the
-  multi-device implementations of the sigmoid loss (dense, all-gather, ring, bidirectional ring),
+  multi-device implementations of the sigmoid loss (dense, tiled, all-gather, ring, bidirectional ring),
   all on the math of :mod:`constellations.loss`.
+* :mod:`.tiled`: the sigmoid loss swept tile by tile with a custom VJP (memory O(B d + tile^2)); the
+  ``tiled`` implementation and the ring's blocks.
 * :mod:`.models`: the ViT (MAP head) and text transformer (no mask, last-token pooling) towers.
 * :mod:`.tokenizer`, :mod:`.data`: sticky-EOS tokenizers; shapes, digits and folder data sets.
 * :mod:`.train`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.config`: the loop (``train_steps``,
@@ -29,10 +31,12 @@ from .losses import (
     make_sigmoid_loss,
     temperature_and_bias,
 )
+from .tiled import DEFAULT_TILE, tiled_sigmoid_block, tiled_sigmoid_loss
 from .train import TrainingDiverged, TrainResult, TrainState, evaluate_checkpoint, train, train_steps
 
 __all__ = [
     "Config",
+    "DEFAULT_TILE",
     "IMPLEMENTATIONS",
     "PARAMETERIZATIONS",
     "TrainResult",
@@ -47,6 +51,8 @@ __all__ = [
     "make_contrastive_loss",
     "make_sigmoid_loss",
     "temperature_and_bias",
+    "tiled_sigmoid_block",
+    "tiled_sigmoid_loss",
     "train",
     "train_steps",
 ]

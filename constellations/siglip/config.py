@@ -65,7 +65,8 @@ def default_config() -> Config:
                    text_bottleneck=None,        # K: token embedding vocab -> K -> width (None: vocab -> width)
                    init_from=None),             # a Hugging Face SigLIP folder: its towers, weights, t, b, tokenizer
         loss=dict(parameterization="standard", implementation="dense", temperature_init=10.0, bias_init=-10.0,
-                  relative_bias_init=None, max_temperature=None),
+                  relative_bias_init=None, max_temperature=None,
+                  tile=1024),                 # tiled/ring: logit tile edge (or [rows, cols]); None: dense ring blocks
         optim=dict(lr=1e-3, b1=0.9, b2=0.95, eps=1e-8, weight_decay=1e-4, grad_clip_norm=1.0,
                    schedule="cosine", warmup_steps=None, warmup_fraction=0.05, rsqrt_timescale=1000),
         lit=dict(enabled=False, cache_image_embeddings=False),
@@ -154,11 +155,13 @@ FIELD_HELP = {
     "model.text_bottleneck": "K: token embedding vocab -> K -> width (None: vocab -> width)",
     "model.init_from": "a Hugging Face SigLIP folder: start from its towers, weights, t, b and tokenizer",
     "loss.parameterization": "'standard' (t, b), 'relative_bias' (t, b_rel = -b/t) or 'softmax' (CLIP)",
-    "loss.implementation": "'dense' (one device), 'all_gather', 'ring' or 'ring_bidirectional' across devices",
+    "loss.implementation": "'dense' or 'tiled' (one device), 'all_gather', 'ring' or 'ring_bidirectional' across devices",
     "loss.temperature_init": "initial inverse temperature t (t = exp(t') is trained)",
     "loss.bias_init": "initial bias b (standard parameterization)",
     "loss.relative_bias_init": "initial b_rel (relative_bias; None: -bias_init / temperature_init)",
     "loss.max_temperature": "clamp t at this value (None: no clamp)",
+    "loss.tile": "tiled and ring losses: logit tile side (int or [rows, cols]); memory O(B d + tile^2); "
+                 "None: the ring's dense blocks",
     "optim.lr": "peak learning rate of AdamW",
     "optim.b1": "Adam's first-moment decay (0 <= b1 < 1)",
     "optim.b2": "Adam's second-moment decay (0 <= b2 < 1; 0.95 as in SigLIP)",

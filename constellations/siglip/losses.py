@@ -12,11 +12,16 @@ B pairs split over D devices (n = B / D rows each; device k holds rows [k n, (k 
   all-gather); the single-device reference.
 * ``all_gather``: under ``jax.shard_map``, each device gathers all B text embeddings and computes its
   (n, B) row block.
+* ``tiled``: one device, the (B, B) logits swept tile by tile (:mod:`.tiled`, a custom VJP that
+  never stores logits): memory O(B d + tile^2) instead of O(B^2).
 * ``ring``: each device starts with its own (n, n) block (positives on the diagonal) and then passes
   its text block to the next device D - 1 times with ``lax.ppermute``, adding the all-negative block
-  of whatever texts it holds (SigLIP paper, section 3.3). Every block is wrapped in ``jax.checkpoint``
-  so the backward pass recomputes its logits: per-device memory holds one (n, n) block at a time plus
-  the received (n, d) text blocks, instead of the (n, B) logits autodiff would otherwise keep.
+  of whatever texts it holds (SigLIP paper, section 3.3). Each block is computed tile by tile
+  (:mod:`.tiled`) and the whole ring is one custom VJP: each text block travels with the gradient
+  of the loss w.r.t. it, accumulated on every device it visits and sent home after the last hop, so
+  per-device memory is O(n d + tile^2). With ``tile=None`` each block is instead one dense (n, n)
+  matrix wrapped in ``jax.checkpoint`` so the backward pass recomputes its logits (one (n, n) block
+  alive at a time plus every received (n, d) text block; the older ring, kept for comparison).
 * ``ring_bidirectional``: the same, sending text blocks both ways at once; ceil((D - 1) / 2) rounds.
 
 Parameterizations (``theory.md`` section 2): ``standard`` (t = exp(t'), b; init t' = log 10, b = -10),
@@ -35,9 +40,10 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from ..loss import sigmoid_loss_from_logits, softmax_loss_from_logits
+from .tiled import DEFAULT_TILE, add_stats, check_tile, sweep_tiles, tiled_sigmoid_loss
 
 PARAMETERIZATIONS = ("standard", "relative_bias", "softmax")
-IMPLEMENTATIONS = ("dense", "all_gather", "ring", "ring_bidirectional")
+IMPLEMENTATIONS = ("dense", "tiled", "all_gather", "ring", "ring_bidirectional")
 STAT_NAMES = ("pos_mean", "pos_min", "pos_max", "neg_mean", "neg_min", "neg_max")
 
 
@@ -116,7 +122,7 @@ def _stats_from_logits(logits):
     off = ~jnp.eye(B, dtype=bool)
     return {
         "pos_mean": jnp.mean(pos), "pos_min": jnp.min(pos), "pos_max": jnp.max(pos),
-        "neg_mean": (jnp.sum(lg) - jnp.sum(pos)) / max(B * (B - 1), 1),
+        "neg_mean": (jnp.sum(lg) - jnp.sum(pos)) / float(max(B * (B - 1), 1)),
         "neg_min": jnp.min(jnp.where(off, lg, jnp.inf)), "neg_max": jnp.max(jnp.where(off, lg, -jnp.inf)),
     }
 
@@ -161,7 +167,7 @@ def _finish(loss_sum, neg_sum, neg_max, neg_min, pos, axis, n, D):
         "pos_mean": jax.lax.psum(jnp.sum(pos), axis) / B,
         "pos_min": jax.lax.pmin(jnp.min(pos), axis),
         "pos_max": jax.lax.pmax(jnp.max(pos), axis),
-        "neg_mean": jax.lax.psum(neg_sum, axis) / max(B * (B - 1), 1),
+        "neg_mean": jax.lax.psum(neg_sum, axis) / float(max(B * (B - 1), 1)),
         "neg_min": jax.lax.pmin(neg_min, axis),
         "neg_max": jax.lax.pmax(neg_max, axis),
     }
@@ -178,14 +184,17 @@ def _all_gather_body(zimg, ztxt, t, b, *, axis, D):
     return _finish(*parts, _positive_logits(zimg, ztxt, t, b), axis, n, D)
 
 
-def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat):
+def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat, tile=None):
     """One device's ring: own block, then the D - 1 text blocks passed around by ``ppermute``.
 
     The hops run in a ``lax.scan``: its iterations (and their transposes in the backward pass) run
     one after another, so with each block under ``jax.checkpoint`` only one (n, n) block is alive at
-    a time; the scan saves just the received (n, d) text blocks for the backward pass.
+    a time; the scan saves just the received (n, d) text blocks for the backward pass. With ``tile``
+    the whole ring is :func:`_tiled_ring` instead.
     """
     n = zimg.shape[0]
+    if tile is not None:
+        return _tiled_ring(zimg, ztxt, t, b, axis=axis, D=D, bidirectional=bidirectional, tile=tile)
     own = partial(_block, positives=True)
     other = partial(_block, positives=False)
     if remat:
@@ -219,7 +228,101 @@ def _ring_body(zimg, ztxt, t, b, *, axis, D, bidirectional, remat):
     return _finish(*acc, _positive_logits(zimg, ztxt, t, b), axis, n, D)
 
 
-def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: str = "data", remat: bool = True):
+def _tiled_ring_sweep(zimg, ztxt, t, b, *, axis, D, bidirectional, tile, gradients):
+    """The ring's hops over tiled blocks; with ``gradients`` each text block carries its dL/dy home.
+
+    A text block travels with an accumulator of dL/d(that block): every device it visits adds the
+    dL/dy of its own rows against it (from the same tiles as the loss), and after the last hop the
+    accumulator is sent back to the block's owner in one ``ppermute``. So the device keeps O(n d)
+    residuals (its dL/dx, dL/dy), not one per hop.
+    """
+    right = [(i, (i + 1) % D) for i in range(D)]
+    left = [(i, (i - 1) % D) for i in range(D)]
+    rounds, remainder = divmod(D - 1, 2) if bidirectional else (0, D - 1)
+
+    def visit(state, stream, positives):
+        text, acc = stream
+        stats, grads = sweep_tiles(zimg, text, t, b, tile=tile, positives=positives, gradients=gradients)
+        state = dict(state, stats=add_stats(state["stats"], stats))
+        if gradients:
+            dx, dy, dt, db = grads
+            state.update(dx=state["dx"] + dx, dt=state["dt"] + dt, db=state["db"] + db)
+            acc = acc + dy
+        return state, (text, acc)
+
+    stats, grads = sweep_tiles(zimg, ztxt, t, b, tile=tile, positives=True, gradients=gradients)
+    state = {"stats": stats}
+    if gradients:
+        state.update(dx=grads[0], dt=grads[2], db=grads[3])
+    start = (ztxt, jnp.zeros_like(ztxt) if gradients else None)
+
+    def two_way(carry, _):           # texts from distance +r and -r arrive together
+        state, from_left, from_right = carry
+        state, from_left = visit(state, jax.lax.ppermute(from_left, axis, right), False)
+        state, from_right = visit(state, jax.lax.ppermute(from_right, axis, left), False)
+        return (state, from_left, from_right), None
+
+    def one_way(carry, _):
+        state, from_left = carry
+        state, from_left = visit(state, jax.lax.ppermute(from_left, axis, right), False)
+        return (state, from_left), None
+
+    from_left = from_right = start
+    if rounds:
+        (state, from_left, from_right), _ = jax.lax.scan(two_way, (state, start, start), length=rounds)
+    if remainder:
+        (state, from_left), _ = jax.lax.scan(one_way, (state, from_left), length=remainder)
+    loss_sum, neg_sum, neg_max, neg_min = state["stats"]
+    totals = (jax.lax.psum(loss_sum, axis), jax.lax.psum(neg_sum, axis), jax.lax.pmax(neg_max, axis),
+              jax.lax.pmin(neg_min, axis))
+    if not gradients:
+        return totals, None
+    dy = grads[1]
+    if rounds + remainder:           # the accumulators return to the texts' owners
+        dy = dy + jax.lax.ppermute(from_left[1], axis, [(i, (i - rounds - remainder) % D) for i in range(D)])
+    if rounds:
+        dy = dy + jax.lax.ppermute(from_right[1], axis, [(i, (i + rounds) % D) for i in range(D)])
+    return totals, (state["dx"], dy, jax.lax.psum(state["dt"], axis), jax.lax.psum(state["db"], axis))
+
+
+def _tiled_ring(zimg, ztxt, t, b, *, axis, D, bidirectional, tile):
+    """The ring over tiled blocks, one custom VJP for all hops (the gradients ride the forward ring).
+
+    The function differentiated is the psum over devices of the loss sums, so its cotangent is one
+    scalar g shared by every device, and dL/dy of a text block gathered on every device it visited
+    is exactly g times the accumulated sum. Memory per device: O(n d + tile^2).
+    """
+    sweep = partial(_tiled_ring_sweep, axis=axis, D=D, bidirectional=bidirectional, tile=tile)
+
+    @jax.custom_vjp
+    def ring(zimg, ztxt, t, b):
+        return sweep(zimg, ztxt, t, b, gradients=False)[0]
+
+    def ring_fwd(zimg, ztxt, t, b):
+        return sweep(zimg, ztxt, t, b, gradients=True)
+
+    def ring_bwd(grads, cotangents):
+        g = cotangents[0]            # the statistics carry no gradient
+        return tuple(g * v for v in grads)
+
+    ring.defvjp(ring_fwd, ring_bwd)
+    loss_sum, neg_sum, neg_max, neg_min = ring(zimg, ztxt, t, b)
+    n = zimg.shape[0]
+    B = n * D
+    pos = _positive_logits(zimg, ztxt, t, b)
+    stats = {
+        "pos_mean": jax.lax.psum(jnp.sum(pos), axis) / B,
+        "pos_min": jax.lax.pmin(jnp.min(pos), axis),
+        "pos_max": jax.lax.pmax(jnp.max(pos), axis),
+        "neg_mean": jax.lax.stop_gradient(neg_sum) / float(max(B * (B - 1), 1)),
+        "neg_min": jax.lax.stop_gradient(neg_min),
+        "neg_max": jax.lax.stop_gradient(neg_max),
+    }
+    return loss_sum / B, stats
+
+
+def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: str = "data", remat: bool = True,
+                      tile=DEFAULT_TILE):
     """A function (zimg, ztxt, t, b) -> (loss, stats) computing the per-example sigmoid loss.
 
     Args:
@@ -227,15 +330,27 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
       mesh: a ``jax.sharding.Mesh`` with axis ``axis_name`` (needed for all but ``dense``). The
         embeddings must be sharded ``P(axis_name)`` over it (rows in global order), t and b
         replicated. With one device every implementation reduces to the dense loss.
-      remat: rematerialize each ring block in the backward pass (the point of the ring; False only
-        to measure what it saves).
+      remat: rematerialize each dense ring block in the backward pass (the point of the dense-block
+        ring; False only to measure what it saves). Tiled blocks never store logits.
+      tile: tile edge (int) or (rows, cols) for ``tiled`` and the rings (:mod:`.tiled`); None makes
+        the rings use one dense (n, n) block per hop (the older ring). Ignored by dense/all_gather.
     Returns:
       f(zimg, ztxt, t, b) -> (loss, stats): scalar float32 loss = -(1/B) sum_ij log sigmoid(...) and
       the dict of positive/negative logit statistics (STAT_NAMES). Differentiable in all four inputs.
     """
     check_loss_choice("standard", implementation)
+    if tile is not None:
+        check_tile(tile)
     if implementation == "dense":
         return dense_sigmoid_loss
+    if implementation == "tiled":
+        if tile is None:
+            raise ValueError("implementation 'tiled' needs a tile size (an int >= 1 or a pair); got tile=None")
+
+        def tiled_loss(zimg, ztxt, t, b):
+            return tiled_sigmoid_loss(*_as_f32(zimg, ztxt, t, b), tile=tile)
+
+        return tiled_loss
     if mesh is None or axis_name not in mesh.shape:
         raise ValueError(f"implementation {implementation!r} needs a mesh with an axis named {axis_name!r}")
     D = int(mesh.shape[axis_name])
@@ -243,7 +358,7 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
         body = partial(_all_gather_body, axis=axis_name, D=D)
     else:
         body = partial(_ring_body, axis=axis_name, D=D, bidirectional=implementation == "ring_bidirectional",
-                       remat=remat)
+                       remat=remat, tile=tile)
     sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(axis_name), P(axis_name), P(), P()),
                             out_specs=(P(), {k: P() for k in STAT_NAMES}), check_vma=True)
 
@@ -257,15 +372,16 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
 
 
 def make_contrastive_loss(parameterization: str = "standard", implementation: str = "dense", mesh=None, *,
-                          axis_name: str = "data", remat: bool = True):
+                          axis_name: str = "data", remat: bool = True, tile=DEFAULT_TILE):
     """A function (zimg, ztxt, loss_params) -> (loss, stats) for one parameterization.
 
     ``loss_params`` is the dict of :func:`init_loss_params`; gradients flow to t' and b (or b_rel).
-    ``stats`` also holds t, b and the loss's relative bias b_rel = -b/t.
+    ``stats`` also holds t, b and the loss's relative bias b_rel = -b/t. ``tile`` as in
+    :func:`make_sigmoid_loss`.
     """
     check_loss_choice(parameterization, implementation)
     sigmoid = None if parameterization == "softmax" else make_sigmoid_loss(implementation, mesh, axis_name=axis_name,
-                                                                           remat=remat)
+                                                                           remat=remat, tile=tile)
 
     def loss_fn(zimg, ztxt, loss_params):
         t, b = temperature_and_bias(loss_params, parameterization)
