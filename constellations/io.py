@@ -2,6 +2,8 @@
 
 A crash or a full disk therefore never leaves a half-written result, config, figure or checkpoint
 behind: readers see either the old file or the complete new one (``os.replace`` is atomic on POSIX).
+The file is fsync-ed before the rename and its folder after it, so a power loss cannot leave the
+new name pointing at data that never reached the disk, nor undo a rename a later step relied on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,31 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def _fsync(path: Path, directory: bool = False) -> None:
+    """Flush ``path``'s data (a file) or its entries (a folder) to the disk."""
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:   # some filesystems cannot fsync a folder; a file that cannot be synced is an error
+            raise
+    finally:
+        os.close(fd)
+
+
+def remove_temporaries(folder: str | os.PathLike, name_glob: str = "*") -> list[Path]:
+    """Delete the temporaries that :func:`atomic_path` left in ``folder`` when its process was killed
+    mid-write (``.NAME.XXXXXXXX.SUFFIX`` for final names matching ``name_glob``); returns them.
+
+    Only call this when no other process writes there (e.g. at the start of a run).
+    """
+    folder = Path(folder)
+    gone = sorted(p for p in folder.glob(f".{name_glob}.*") if p.is_file()) if folder.is_dir() else []
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
@@ -36,7 +63,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_UMASK)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent, directory=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
