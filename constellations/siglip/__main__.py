@@ -11,7 +11,10 @@
 
 Several processes (one per host): add ``--coordinator HOST:PORT --num-processes P --process-id I``
 (or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); see README.md beside this file.
-Exit status 2 for bad input (a ValueError, message on stderr), 3 when training diverges.
+Exit status 2 for bad input (a ValueError, message on stderr; also a resume with a changed config,
+which ``--allow-config-change`` permits), 3 when training diverges, 128 + the signal number (130 for
+Ctrl-C, 143 for SIGTERM) when a signal stopped training after saving a checkpoint: run the same
+command again to resume.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (python -m constellations.siglip config FILE lists them all)")
     t.add_argument("--stop-at-step", type=int, default=None, help="stop (with a checkpoint) at this step")
+    t.add_argument("--allow-config-change", action="store_true",
+                   help="resume even though the config differs from the checkpoint's (beyond total_steps and "
+                        "the logging, checkpointing and eval fields, which may always change)")
     e = sub.add_parser("eval", help="evaluate a run's latest checkpoint (or a checkpoint file)")
     e.add_argument("--workdir", required=True, help="run folder or checkpoint file")
     e.add_argument("--num-examples", type=int, default=None)
@@ -78,14 +84,18 @@ def main(argv=None) -> int:
         initialize(args.coordinator, args.num_processes, args.process_id)
         if args.command == "train":
             from .config import apply_overrides, load_config
-            from .train import TrainingDiverged, train
+            from .train import TrainingDiverged, TrainingInterrupted, train
 
             cfg = apply_overrides(load_config(args.config), args.set)
             try:
-                result = train(cfg, args.workdir, stop_at_step=args.stop_at_step)
+                result = train(cfg, args.workdir, stop_at_step=args.stop_at_step,
+                               allow_config_change=args.allow_config_change)
             except TrainingDiverged as err:
                 print(f"training diverged: {err}", file=sys.stderr)
                 return 3
+            except TrainingInterrupted as err:
+                print(f"interrupted: {err}", file=sys.stderr)
+                return 128 + err.signum
             final = result.evals[-1] if result.evals else {}
             print(json.dumps({"step": result.step, "workdir": str(result.workdir), **final}, indent=2))
             return 0

@@ -22,7 +22,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import sys
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +52,24 @@ from .tokenizer import SentencePieceTokenizer, WordTokenizer, tokenizer_from_dic
 
 class TrainingDiverged(RuntimeError):
     """The loss or the gradient became NaN or infinite; the run stops without checkpointing it."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped the run after saving a checkpoint at ``step``; training again resumes it."""
+
+    def __init__(self, message: str, signum: int, step: int):
+        super().__init__(message)
+        self.signum, self.step = signum, step
+
+
+class ConfigChanged(ValueError):
+    """Resuming a run with a config that differs from its checkpoint's in a field that changes the training."""
+
+
+# Fields a resumed run may change without ``allow_config_change``: they only decide what is logged,
+# saved or evaluated, and when. (total_steps too, checked separately: it must not fall below the
+# restored step; extending it stretches the learning-rate schedule from there on.)
+RESUMABLE_FIELDS = ("total_steps", "log_steps", "checkpoint_steps", "keep_checkpoints", "progress", "eval.*")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -348,30 +370,106 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------------------------
+# Resuming and stopping.
+
+
+def config_changes(saved: dict, cfg: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """[(dotted field, saved value, new value)] for every field where two configs (as JSON) differ."""
+    out = []
+    for key in sorted(set(saved) | set(cfg)):
+        a, b = saved.get(key, "<absent>"), cfg.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((prefix + key, a, b))
+    return out
+
+
+def check_resume_config(saved: dict, cfg: Config, step: int, *, allow: bool, where) -> None:
+    """Refuse (:class:`ConfigChanged`) to resume at ``step`` with ``cfg`` if it differs from the ``saved``
+    config in a field outside :data:`RESUMABLE_FIELDS` (or shortens total_steps below ``step``), unless
+    ``allow``; then every change is reported in a warning."""
+    changes = config_changes(saved, json.loads(cfg.to_json()))
+    if not changes:
+        return
+    harmless = lambda k: any(k == f or (f.endswith(".*") and k.startswith(f[:-1])) for f in RESUMABLE_FIELDS)
+    refused = [(k, a, b) for k, a, b in changes
+               if not harmless(k) or (k == "total_steps" and isinstance(b, int) and b < step)]
+    listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in (refused or changes))
+    if refused and not allow:
+        raise ConfigChanged(f"{where} was trained to step {step} with a different config ({listing}); resuming "
+                            "would silently mix two runs. Use a new workdir, or pass --allow-config-change "
+                            "(train(..., allow_config_change=True)) to continue with the new config anyway.")
+    if refused:
+        warnings.warn(f"resuming {where} at step {step} with a changed config: {listing}", stacklevel=3)
+
+
+class _StopOnSignal:
+    """While active, the first SIGINT / SIGTERM only records itself (the loop then saves and stops); a
+    second one goes to the handler that was there before (Ctrl-C: KeyboardInterrupt; SIGTERM: exit).
+    Inactive outside the main thread and in multi-process runs, where every process would have to
+    stop at the same step."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum, self.previous = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and jax.process_count() == 1:
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            self.__exit__()
+            signal.raise_signal(signum)
+            return
+        self.signum = signum
+        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step, then stopping "
+              "(send it again to abort without saving)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        self.previous = {}
+
+
+# ----------------------------------------------------------------------------------------------
 # The loop.
 
 
-def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResult:
+def train(cfg: Config, workdir, *, stop_at_step: int | None = None, allow_config_change: bool = False) -> TrainResult:
     """Train (or resume) the run in ``workdir``; returns the final host parameters and logs.
 
-    Resumes automatically from ``workdir/checkpoints/LAST``. ``stop_at_step`` stops early (with a
-    checkpoint) as an interrupted run would; calling again continues where it stopped.
+    Resumes automatically from ``workdir/checkpoints/LAST`` (or, if that file is damaged, from the
+    newest intact checkpoint, with a warning). A resumed run must keep its config except for the
+    fields in :data:`RESUMABLE_FIELDS`, unless ``allow_config_change`` (:class:`ConfigChanged`
+    otherwise); ``config.json`` is only written once the restore has succeeded. ``stop_at_step``
+    stops early (with a checkpoint) as an interrupted run would; calling again continues where it
+    stopped. SIGINT / SIGTERM save a checkpoint at the current step and raise
+    :class:`TrainingInterrupted` (single-process runs).
     """
     cfg = merge(default_config(), cfg)
     workdir = Path(workdir)
     lead = jax.process_index() == 0
     setup = build(cfg, workdir)
     if lead:
-        workdir.mkdir(parents=True, exist_ok=True)
-        io.write_text(workdir / "config.json", cfg.to_json() + "\n")
-        io.write_text(workdir / "tokenizer.json", json.dumps(setup.tokenizer.to_dict()) + "\n")
+        ckpt.remove_temporaries(workdir)     # of checkpoint writes a killed run left half done
+    last = ckpt.checkpoint_to_resume(workdir) if lead else ckpt.newest_intact_checkpoint(workdir)[0]
 
     state = init_state(setup, init_params(setup))
-    last = ckpt.latest_checkpoint(workdir)
     if last is not None:
+        header = ckpt.read_header(last)
+        if "config" in header:
+            check_resume_config(header["config"], cfg, int(header["step"]), allow=allow_config_change, where=workdir)
         template = {"params": state.params, "opt_state": state.opt_state, "step": np.int64(0)}
         restored, _ = ckpt.restore_checkpoint(last, template)
         state = init_state(setup, restored["params"], int(restored["step"]), restored["opt_state"])
+    if lead:
+        workdir.mkdir(parents=True, exist_ok=True)
+        io.write_text(workdir / "config.json", cfg.to_json() + "\n")
+        io.write_text(workdir / "tokenizer.json", json.dumps(setup.tokenizer.to_dict()) + "\n")
     start = int(state.step)
     end = cfg.total_steps if stop_at_step is None else min(int(stop_at_step), cfg.total_steps)
 
@@ -398,6 +496,7 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
     log = MetricsLog(workdir / "metrics.jsonl", start, enabled=lead)
     eval_set = None
     evals = []
+    saved_at = start
 
     def run_eval(step):
         nonlocal eval_set
@@ -415,6 +514,8 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
         return record
 
     def save(step):
+        nonlocal saved_at
+        saved_at = step
         if lead:
             saved = {"params": to_host(state.params), "opt_state": to_host(state.opt_state), "step": np.int64(step)}
             ckpt.save_checkpoint(workdir, saved, step, meta={"config": cfg.to_dict()}, keep=cfg.keep_checkpoints)
@@ -425,31 +526,43 @@ def train(cfg: Config, workdir, *, stop_at_step: int | None = None) -> TrainResu
     bar = tqdm(total=end, initial=start, desc="siglip", disable=not (lead and cfg.progress), dynamic_ncols=True)
     t_log, steps_since = time.perf_counter(), 0
     last_good = start
-    for step in range(start, end):
-        batch = global_batch(mesh, jax.tree.map(lambda x: x[None], host_batch(step)), stacked=True)
-        new_state, metrics = train_steps(setup, state, batch)          # one step
-        metrics = {k: float(v[0]) for k, v in to_host(metrics).items()}
-        loss, gnorm = metrics["loss"], metrics["grad_norm"]
-        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+    done = start
+    with _StopOnSignal() as stopper:
+        for step in range(start, end):
+            if stopper.signum is not None:   # stop between steps: after a whole step, before the next batch
+                break
+            batch = global_batch(mesh, jax.tree.map(lambda x: x[None], host_batch(step)), stacked=True)
+            new_state, metrics = train_steps(setup, state, batch)          # one step
+            metrics = {k: float(v[0]) for k, v in to_host(metrics).items()}
+            loss, gnorm = metrics["loss"], metrics["grad_norm"]
+            if not (math.isfinite(loss) and math.isfinite(gnorm)):
+                bar.close()
+                raise TrainingDiverged(
+                    f"loss = {loss}, grad norm = {gnorm} at step {step + 1} (steps {last_good + 1}..{step + 1} since "
+                    f"the last finite log); stopping without saving. The last checkpoint in {workdir / 'checkpoints'} "
+                    "is unaffected: lower optim.lr, set loss.max_temperature, or check the data.")
+            state = new_state
+            steps_since += 1
+            done = step + 1
+            bar.update(1)
+            if done % cfg.log_steps == 0 or done == end:
+                now = time.perf_counter()
+                record = {"step": done, **metrics, "examples_per_sec": steps_since * B / max(now - t_log, 1e-9)}
+                log.write(record)
+                bar.set_postfix(loss=f"{loss:.4f}", t=f"{record['t']:.2f}", b=f"{record['b']:.2f}")
+                t_log, steps_since, last_good = now, 0, done
+            if done % cfg.checkpoint_steps == 0 or done == end:
+                save(done)
+            if do_eval and (done % cfg.eval.every_steps == 0 or done == cfg.total_steps):
+                run_eval(done)
+        if stopper.signum is not None and done < end:
+            if saved_at != done:
+                save(done)
             bar.close()
-            raise TrainingDiverged(
-                f"loss = {loss}, grad norm = {gnorm} at step {step + 1} (steps {last_good + 1}..{step + 1} since the "
-                f"last finite log); stopping without saving. The last checkpoint in {workdir / 'checkpoints'} is "
-                "unaffected: lower optim.lr, set loss.max_temperature, or check the data.")
-        state = new_state
-        steps_since += 1
-        done = step + 1
-        bar.update(1)
-        if done % cfg.log_steps == 0 or done == end:
-            now = time.perf_counter()
-            record = {"step": done, **metrics, "examples_per_sec": steps_since * B / max(now - t_log, 1e-9)}
-            log.write(record)
-            bar.set_postfix(loss=f"{loss:.4f}", t=f"{record['t']:.2f}", b=f"{record['b']:.2f}")
-            t_log, steps_since, last_good = now, 0, done
-        if done % cfg.checkpoint_steps == 0 or done == end:
-            save(done)
-        if do_eval and (done % cfg.eval.every_steps == 0 or done == cfg.total_steps):
-            run_eval(done)
+            log.close()
+            name = signal.Signals(stopper.signum).name
+            raise TrainingInterrupted(f"{name}: stopped at step {done} of {end} with a checkpoint in "
+                                      f"{workdir / 'checkpoints'}; train again to resume", stopper.signum, done)
     bar.close()
     log.close()
     if lead and log.records:
