@@ -23,6 +23,9 @@ from constellations.siglip.losses import IMPLEMENTATIONS, dense_sigmoid_loss
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B, D_EMB, T, BIAS = 16, 8, 3.7, -1.3
+# The children compile without LLVM's optimizations (half the time on CPU); that changes only float rounding.
+CHILD_XLA_FLAGS = ("--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0 "
+                   "--xla_llvm_disable_expensive_passes=true")
 
 WORKER = textwrap.dedent(r"""
     import json, sys
@@ -65,7 +68,7 @@ def _free_port() -> int:
 
 
 def _run_two_processes(args, timeout=150):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
+    env = dict(os.environ, XLA_FLAGS=CHILD_XLA_FLAGS, JAX_PLATFORMS="cpu",
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(pid), *map(str, args)], env=env,
@@ -135,7 +138,7 @@ def test_two_process_training_matches_one_process(tmp_path):
 
     cfg = tmp_path / "cfg.py"
     cfg.write_text(TRAIN_CONFIG)
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=CHILD_XLA_FLAGS,
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "constellations.siglip", "train", "--config", str(cfg)]
     port = _free_port()
