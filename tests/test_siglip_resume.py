@@ -22,7 +22,7 @@ import pytest
 from constellations.siglip import checkpoint as ckpt
 from constellations.siglip.__main__ import main as cli
 from constellations.siglip.config import default_config, merge
-from constellations.siglip.train import ConfigChanged, TrainingInterrupted, train
+from constellations.siglip.train import ConfigChanged, TrainingInterrupted, check_resume_config, train
 
 train_module = importlib.import_module("constellations.siglip.train")   # the package re-exports train()
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -251,6 +251,21 @@ def test_changed_config_is_refused_unless_allowed(tmp_path, capsys):
         assert train(reseeded, workdir, stop_at_step=4, allow_config_change=True).step == 4
     assert json.loads((workdir / "config.json").read_text())["seed"] == 7
     assert ckpt.read_header(workdir)["config"]["seed"] == 7
+
+
+def test_which_config_fields_a_resume_may_change():
+    """The RESUMABLE_FIELDS rule without training: log/checkpoint/eval fields and a longer run pass, a field
+    that an older checkpoint lacks counts as its default, anything else is refused."""
+    cfg = tiny()
+    saved = json.loads(cfg.to_json())
+    del saved["loss"]["tile"]                               # written before loss.tile existed
+    ok = merge(cfg, {"total_steps": 20, "log_steps": 5, "checkpoint_steps": 3, "keep_checkpoints": 4,
+                     "progress": True, "eval": {"every_steps": 2, "geometry": False}})
+    check_resume_config(saved, ok, 4, allow=False, where="run")
+    for change in ({"batch_size": 32}, {"model": {"image_variant": "mu/8"}}, {"loss": {"tile": 8}},
+                   {"data": {"max_len": 9}}, {"total_steps": 3}):
+        with pytest.raises(ConfigChanged):
+            check_resume_config(saved, merge(cfg, change), 4, allow=False, where="run")
 
 
 # ----------------------------------------------------------------------------------------------

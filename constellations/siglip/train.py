@@ -389,6 +389,10 @@ def check_resume_config(saved: dict, cfg: Config, step: int, *, allow: bool, whe
     """Refuse (:class:`ConfigChanged`) to resume at ``step`` with ``cfg`` if it differs from the ``saved``
     config in a field outside :data:`RESUMABLE_FIELDS` (or shortens total_steps below ``step``), unless
     ``allow``; then every change is reported in a warning."""
+    try:   # fields added to the defaults since the checkpoint was written count as their defaults
+        saved = json.loads(merge(default_config(), saved).to_json())
+    except ValueError:   # a field that no longer exists: compare as saved (it shows up as a change)
+        pass
     changes = config_changes(saved, json.loads(cfg.to_json()))
     if not changes:
         return
