@@ -114,7 +114,7 @@ def _spawn(cfg, workdir, *, stall_at=0, pause=0.0):
     return proc, lines
 
 
-def _wait_for(proc, lines, marker, timeout=120):
+def _wait_for(proc, lines, marker, timeout=300):
     while True:
         try:
             line = lines.get(timeout=timeout)
