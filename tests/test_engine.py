@@ -345,3 +345,53 @@ def test_divergence_raises_with_the_run_named():
     """A run whose loss becomes non-finite stops the batch with DivergenceError naming the run."""
     with pytest.raises(DivergenceError, match=r"variant 1 .*lr=1e\+30"):
         train_grid(10, 3, [dict(lr=1e-2), dict(lr=1e30)], steps=50)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compilation: one program per shape and option set.
+
+
+def test_new_seed_and_values_reuse_the_compiled_program():
+    """Seed, b_rel0, t0, lr, the parameterization and the trainable mask are data: a second call that differs
+    only in them compiles nothing (counted by JAX's backend-compile events), and gives different runs."""
+    from jax._src import dispatch
+
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            compiles.append(duration)
+
+    kw = dict(seeds=2, steps=40, metric_every=10)
+    first = train_synthetic(12, 3, seed=1, b_rel0=0.2, t0=5.0, lr=1e-2, trainable=("U", "V", "t", "bias"), **kw)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        second = train_synthetic(12, 3, seed=7, b_rel0=0.778, t0=10.0, lr=3e-2, trainable=("V", "t"),
+                                 parameterization="standard", **kw)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+    assert not np.allclose(first.V, second.V)
+    for s in range(2):  # the frozen U of the second call is its own seed's start
+        np.testing.assert_allclose(second.U[s], np.asarray(engine.initial_embeddings(7, s, 2, 12, 3))[0], atol=1e-6)
+
+
+def test_enable_compilation_cache_creates_the_user_folder_and_env_turns_it_off(tmp_path, monkeypatch):
+    """enable_compilation_cache() points JAX's persistent cache at $XDG_CACHE_HOME/constellations/jax (created);
+    CONSTELLATIONS_NO_COMPILATION_CACHE=1 leaves it off; an existing JAX cache folder is kept."""
+    from constellations.synthetic import compilation, enable_compilation_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv(compilation.DISABLE_ENV, "1")
+        assert enable_compilation_cache() is None
+        assert jax.config.jax_compilation_cache_dir is None and not (tmp_path / "constellations").exists()
+        monkeypatch.delenv(compilation.DISABLE_ENV)
+        folder = enable_compilation_cache()
+        assert folder == tmp_path / "constellations" / "jax" and folder.is_dir()
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+        assert enable_compilation_cache(tmp_path / "elsewhere") == folder  # already set: kept
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

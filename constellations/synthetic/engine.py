@@ -148,13 +148,16 @@ class RunInputs:
         return RunInputs(*(np.asarray(getattr(self, f.name))[idx] for f in dataclasses.fields(self)))
 
 
-def initial_embeddings(seed: int, seed_index: int, k: int, N: int, d: int, dtype=jnp.float32):
+def initial_embeddings(seed, seed_index, k: int, N: int, d: int, dtype=jnp.float32):
     """The initial vectors of a run: k x N independent uniform points on S^{d-1} (normalized Gaussians).
 
     They depend only on (seed, seed_index), so every variant of a sweep starts from the same
     configurations (common random numbers) and a locked modality is the same across variants.
+    ``seed`` is an int or the raw key ``jax.random.PRNGKey(seed)`` (how the compiled engine takes
+    it: as data, so a new seed does not compile a new program).
     """
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), seed_index)
+    base = jax.random.PRNGKey(seed) if np.ndim(seed) == 0 else seed
+    key = jax.random.fold_in(base, seed_index)
     return _normalize_rows(jax.random.normal(key, (k, N, d), dtype))
 
 
@@ -270,9 +273,9 @@ def run_metrics(cfg: EngineConfig, params, relative_bias):
 _adam = optax.scale_by_adam()  # b1 = 0.9, b2 = 0.999, eps = 1e-8 (PyTorch's defaults)
 
 
-def _init_state(cfg: EngineConfig, seed: int, run):
+def _init_state(cfg: EngineConfig, key, run):
     dtype = _dtype(cfg)
-    X = initial_embeddings(seed, run["seed_index"], cfg.k, cfg.N, cfg.d, dtype)
+    X = initial_embeddings(key, run["seed_index"], cfg.k, cfg.N, cfg.d, dtype)
     scalars = jnp.stack([jnp.log(run["t0"]), run["bias0"], run["adapter_x0"]]).astype(dtype)
     params = (X, scalars)
     return params, _adam.init(params)
@@ -293,10 +296,11 @@ def train_step(cfg: EngineConfig, state, run):
     return ((X, scalars), opt_state), loss
 
 
-@partial(jax.jit, static_argnames=("cfg", "seed"))
-def _init_chunk(cfg: EngineConfig, seed: int, runs):
+@partial(jax.jit, static_argnames=("cfg",))
+def _init_chunk(cfg: EngineConfig, key, runs):
+    """Initial states and metrics of a chunk; ``key`` is the raw ``jax.random.PRNGKey(seed)`` (data)."""
     def one(run):
-        state = _init_state(cfg, seed, run)
+        state = _init_state(cfg, key, run)
         return state, run_metrics(cfg, state[0], run["relative_bias"])
     return jax.vmap(one)(runs)
 
@@ -332,6 +336,13 @@ class BatchOutput:
     history: dict               # name -> (R, n_metric_points)
     history_steps: np.ndarray   # (n_metric_points,)
     wall_time_s: float
+
+
+def _chunk_data(runs: RunInputs, dtype) -> dict:
+    """The per-run inputs as device arrays, real numbers in the training dtype (converted on the host)."""
+    real = ("t0", "bias0", "lr", "adapter_x0")
+    return {f.name: jnp.asarray(np.asarray(getattr(runs, f.name), dtype if f.name in real else None))
+            for f in dataclasses.fields(runs)}
 
 
 def _divisor_near(n: int, target: int) -> int:
@@ -384,6 +395,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
     out_hist = {m: np.empty((R, cfg.n_metric_points), dtype) for m in METRICS}
     stop = threading.Event()
     describe = describe or (lambda i: f"run {i}")
+    key = jax.random.PRNGKey(seed)
 
     def check(values, idx, where):
         bad = ~np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
@@ -397,13 +409,8 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
     def do_chunk(start):
         idx = np.arange(start, min(start + chunk_size, R))
         padded = np.concatenate([idx, np.full(chunk_size - len(idx), idx[0])])
-        sub = runs.take(padded)
-        data = {f.name: jnp.asarray(getattr(sub, f.name)) for f in dataclasses.fields(sub)}
-        data["t0"] = data["t0"].astype(dtype)
-        data["bias0"] = data["bias0"].astype(dtype)
-        data["lr"] = data["lr"].astype(dtype)
-        data["adapter_x0"] = data["adapter_x0"].astype(dtype)
-        state, metrics0 = _init_chunk(cfg, seed, data)
+        data = _chunk_data(runs.take(padded), dtype)
+        state, metrics0 = _init_chunk(cfg, key, data)
         for m in METRICS:
             out_hist[m][idx, 0] = np.asarray(metrics0[m])[: len(idx)]
         for call in range(n_calls):
