@@ -203,40 +203,74 @@ def loss_value(cfg: EngineConfig, params, relative_bias):
     return jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
 
 
-def _pair_loss(Ya, Yc, t, b, variant):
-    return jnp.mean(sigmoid_terms(t * (Ya @ Yc.T) + b, variant))
+def logit_value_and_grad(logits, variant: str = "exact"):
+    """Mean sigmoid-loss term of one (N, N) logit block and its gradient G = d mean / d logits.
+
+    "exact": with x = -z * logit (z = +1 on the diagonal), the terms are softplus(x) =
+    max(x, 0) + log1p(e^{-|x|}) and their slopes sigmoid(x), both from one exponential per pair, as
+    the custom JVP of :func:`constellations.loss.softplus` (the same float operations, so the same
+    values and gradients as autodiff of :func:`sigmoid_terms`), but by hand: no stored residuals and no
+    transposed pass, one fused loop over the block. "epsilon": autodiff of the authors' terms.
+    """
+    n = logits.size
+    if variant == "epsilon":
+        return jax.value_and_grad(lambda l: jnp.mean(sigmoid_terms(l, "epsilon")))(logits)
+    if variant != "exact":
+        raise ValueError(f"loss must be one of {LOSS_VARIANTS}; got {variant!r}")
+    eye = jnp.eye(logits.shape[-2], logits.shape[-1], dtype=bool)
+    x = jnp.where(eye, -logits, logits)
+    e = jnp.exp(-jnp.abs(logits))
+    inv = 1 / (1 + e)
+    slope = jnp.where(x >= 0, inv, e * inv)
+    value = jnp.sum(jnp.maximum(x, 0) + jnp.log1p(e)) / n
+    return value, jnp.where(eye, -slope, slope) * (1 / n)
+
+
+def _edge_value_and_grad(Ya, Yc, t, b, variant):
+    """Mean loss of the edge (a, c) and its gradient w.r.t. Y^(a), Y^(c), t and b.
+
+    With S = Y^(a) Y^(c)T, logits t S + b and G = d mean / d logits: dY^(a) = t G Y^(c),
+    dY^(c) = t G^T Y^(a), dt = sum(G * S) = sum(Y^(a) * G Y^(c)) (no second pass over the block) and
+    db = sum(G). The block is touched by three matrix products and one elementwise loop.
+    """
+    S = Ya @ Yc.T
+    value, G = logit_value_and_grad(t * S + b, variant)
+    GYc = G @ Yc
+    return value, t * GYc, t * (Ya.T @ G).T, jnp.sum(Ya * GYc), jnp.sum(G)
 
 
 def loss_and_grad(cfg: EngineConfig, params, relative_bias):
     """(L, dL/dparams) for one run: :func:`loss_value` and its gradient.
 
-    With one edge this is ``jax.value_and_grad(loss_value)``. With several, the edges are visited by
-    a ``lax.scan`` that differentiates one (N, N) block at a time and accumulates the gradients of
-    the vectors and of (t, b), then chains them back through the normalization / adapter and through
-    t = exp(t'), b = -t b_rel: the same numbers (up to float rounding), but each block stays in the
-    cache instead of materializing |G| blocks at once, which is about twice as fast on a CPU.
+    The pairwise blocks are differentiated by hand (:func:`_edge_value_and_grad`); the gradients of
+    the vectors and of (t, b) are then chained back through the normalization / adapter and through
+    t = exp(t'), b = -t b_rel by autodiff (O(N d) work). With several edges, a ``lax.scan`` visits one
+    (N, N) block at a time and accumulates, so each block stays in the cache instead of materializing
+    |G| blocks at once (about twice as fast on a CPU). Equal to ``jax.value_and_grad(loss_value)`` up
+    to float rounding (tests/test_engine.py).
     """
-    if len(cfg.edges) == 1:
-        return jax.value_and_grad(lambda p: loss_value(cfg, p, relative_bias))(params)
     X, scalars = params
     Y, vjp_embed = jax.vjp(lambda X, s: effective_embeddings(cfg, X, s), X, scalars)
     (t, b), vjp_tb = jax.vjp(lambda s: _temperature_and_bias(s, relative_bias), scalars)
-    grad_pair = jax.value_and_grad(_pair_loss, argnums=(0, 1, 2, 3))
-
-    def edge(carry, ac):
-        total, gY, gt, gb = carry
-        a, c = ac[0], ac[1]
-        value, (ga, gc, dt, db) = grad_pair(Y[a], Y[c], t, b, cfg.loss)
-        gY = gY.at[a].add(ga).at[c].add(gc)
-        return (total + value, gY, gt + dt, gb + db), None
-
-    zero = jnp.zeros((), Y.dtype)
-    edges = jnp.asarray(cfg.edges, jnp.int32)
-    (total, gY, gt, gb), _ = jax.lax.scan(edge, (zero, jnp.zeros_like(Y), zero, zero), edges)
     n = len(cfg.edges)
-    gX, gs_embed = vjp_embed(gY / n)
-    (gs_tb,) = vjp_tb((gt / n, gb / n))
-    return total / n, (gX, gs_embed + gs_tb)
+    if cfg.edges == ((0, 1),):
+        total, ga, gc, gt, gb = _edge_value_and_grad(Y[0], Y[1], t, b, cfg.loss)
+        gY = jnp.stack([ga, gc])
+    else:
+        def edge(carry, ac):
+            total, gY, gt, gb = carry
+            a, c = ac[0], ac[1]
+            value, ga, gc, dt, db = _edge_value_and_grad(Y[a], Y[c], t, b, cfg.loss)
+            gY = gY.at[a].add(ga).at[c].add(gc)
+            return (total + value, gY, gt + dt, gb + db), None
+
+        zero = jnp.zeros((), Y.dtype)
+        edges = jnp.asarray(cfg.edges, jnp.int32)
+        (total, gY, gt, gb), _ = jax.lax.scan(edge, (zero, jnp.zeros_like(Y), zero, zero), edges)
+        total, gY, gt, gb = total / n, gY / n, gt / n, gb / n
+    gX, gs_embed = vjp_embed(gY)
+    (gs_tb,) = vjp_tb((gt, gb))
+    return total, (gX, gs_embed + gs_tb)
 
 
 def run_metrics(cfg: EngineConfig, params, relative_bias):
@@ -314,7 +348,33 @@ def _advance_chunk(cfg: EngineConfig, n_blocks: int, states, runs):
             return state, (losses, run_metrics(cfg, state[0], run["relative_bias"]))
         state, (losses, metrics) = jax.lax.scan(block, state, None, length=n_blocks)
         return state, losses.reshape(-1), metrics
-    return jax.vmap(one)(states, runs)
+    return _map_runs(one, states, runs)
+
+
+def _map_runs(f, *args):
+    """``jax.vmap(f)(*args)``; a chunk of one run calls f on it directly (no batch-of-one products)."""
+    if jax.tree.leaves(args)[0].shape[0] == 1:
+        out = f(*jax.tree.map(lambda a: a[0], args))
+        return jax.tree.map(lambda a: a[None], out)
+    return jax.vmap(f)(*args)
+
+
+def chunk_program_memory(cfg: EngineConfig, chunk_size: int = 1, n_blocks: int = 1) -> dict:
+    """XLA's memory analysis of the compiled training program of one chunk (compiles it; no run).
+
+    Returns bytes: ``temp_bytes`` (buffers live inside the program: the (N, N) blocks of a step and
+    the scan's records), ``argument_bytes``, ``output_bytes`` and ``total_bytes`` (their sum less the
+    arguments the outputs reuse).
+    """
+    runs = RunInputs(np.zeros(chunk_size, np.int32), *(np.ones(chunk_size) for _ in range(4)),
+                     np.ones(chunk_size, bool), np.ones((chunk_size, cfg.k + 3), bool))
+    data = _chunk_data(runs, np.float32 if cfg.dtype == "float32" else np.float64)
+    states = jax.eval_shape(lambda d: _init_chunk(cfg, jax.random.PRNGKey(0), d)[0], data)
+    m = _advance_chunk.lower(cfg, n_blocks, states, data).compile().memory_analysis()
+    out = {"temp_bytes": m.temp_size_in_bytes, "argument_bytes": m.argument_size_in_bytes,
+           "output_bytes": m.output_size_in_bytes}
+    out["total_bytes"] = out["temp_bytes"] + out["argument_bytes"] + out["output_bytes"] - m.alias_size_in_bytes
+    return out
 
 
 @partial(jax.jit, static_argnames=("cfg",))
@@ -351,18 +411,27 @@ def _divisor_near(n: int, target: int) -> int:
     return max(q for q in range(1, target + 1) if n % q == 0)
 
 
+#: Pair terms per compiled call on a CPU (all runs of a chunk, all edges): about 10 runs at N = 100.
+CPU_CHUNK_PAIRS = 2**17
+
+
 def default_chunk_size(cfg: EngineConfig, n_runs: int, workers: int) -> int:
     """Runs per compiled call.
 
-    On a CPU one run per call is fastest for the paper's sizes: a run's (N, N) blocks stay in the L1/L2
-    cache, and a vmapped chunk of R runs costs more per run than R calls (measured in
-    experiments/bench_engine.py); the two workers keep both cores busy. On an accelerator, wide
-    chunks (up to 256 runs, or ~64 MiB of blocks) amortize the launch cost.
+    On a CPU, a step of one small run is a few dozen short kernels, each with a fixed launch cost;
+    a vmapped chunk of runs shares those launches (at N = 100, chunks of 10 runs cost ~25% less per
+    run-step than single runs, measured with experiments/bench_engine.py), up to about 2^17 pair
+    terms per chunk, beyond which the blocks leave the cache. Large N gives one run per chunk. The
+    chunk is picked near that cap so that the runs split evenly over the workers with the least
+    padding. On an accelerator, wide chunks (up to 256 runs, or ~64 MiB of blocks) amortize the
+    launch cost.
     """
-    if jax.default_backend() == "cpu":
-        return 1
-    per_run = len(cfg.edges) * cfg.N * cfg.N * 4
-    return max(1, min(256, (64 * 2**20) // per_run, math.ceil(n_runs / workers)))
+    per_run = len(cfg.edges) * cfg.N * cfg.N
+    if jax.default_backend() != "cpu":
+        return max(1, min(256, (64 * 2**20) // (4 * per_run), math.ceil(n_runs / workers)))
+    cap = max(1, min(CPU_CHUNK_PAIRS // per_run, math.ceil(n_runs / workers)))
+    waste = lambda c: math.ceil(n_runs / c) * c - n_runs  # noqa: E731
+    return min(range(max(1, cap // 2), cap + 1), key=lambda c: (waste(c), -c))
 
 
 def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: int | None = None,
