@@ -418,3 +418,21 @@ def test_hand_written_block_gradient_equals_autodiff_and_reference(variant):
         np.testing.assert_allclose(np.asarray(gV) * 64, rV, rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(db * 64 * -t, rb, rtol=1e-10)                    # d/db_rel = -t d/db
         np.testing.assert_allclose(dt * 64 - b_rel * db * 64, rt, rtol=1e-10)       # d/dt at fixed b_rel
+
+
+def test_row_tiles_of_a_large_block_equal_the_whole_block():
+    """Large blocks are visited in row tiles (memory O(rows N), no (N, N) array): value and gradients equal
+    the whole block's (float64, 1e-12), and the tile size divides N (None: the block is taken whole)."""
+    rng = np.random.default_rng(2)
+    Ya, Yc = (jnp.asarray(_normalize(rng.normal(size=(12, 4)))) for _ in range(2))
+    t, b = 9.0, -4.0
+    S = Ya @ Yc.T
+    value, G = engine.logit_value_and_grad(t * S + b)
+    want = (value, t * (G @ Yc), t * (G.T @ Ya), jnp.sum(G * S), jnp.sum(G))
+    for rows in (3, 4, 6):
+        got = engine._tiled_edge_value_and_grad(Ya, Yc, t, b, rows)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+    if jax.default_backend() == "cpu":
+        assert engine._tile_rows(100) is None and engine._tile_rows(997) is None
+        assert 4096 % engine._tile_rows(4096) == 0 and 1000 % engine._tile_rows(1000) == 0

@@ -20,18 +20,23 @@ Adam (optax.scale_by_adam: b1 0.9, b2 0.999, eps 1e-8, the PyTorch defaults) giv
 trainable parameters move by -lr times it, and the rows of every trainable modality are re-projected
 onto the unit sphere. Frozen parameters are carried through ``jnp.where`` and never move, bit for bit.
 
-Everything that may differ between runs of one sweep is data, not code: the seed index, t0, the
-initial bias, lr, the adapter's x0, the parameterization and which parameters train. So a sweep over
-seeds, initial or frozen values, parameterizations and trainable sets is one compiled function,
-``vmap``-ed over runs, with the steps in ``lax.scan``. Runs are fed to it in chunks (same compiled
+Everything that may differ between runs of one sweep is data, not code: the seed (as its raw PRNG
+key) and seed index, t0, the initial bias, lr, the adapter's x0, the parameterization and which
+parameters train. So a sweep over seeds, initial or frozen values, parameterizations and trainable
+sets is one compiled function, ``vmap``-ed over runs, with the steps in ``lax.scan``, and a second
+call with the same shapes and options compiles nothing. Runs are fed to it in chunks (same compiled
 code) so the display can show progress and the two halves of a batch can run on two cores.
 
 Precision: training is float32 (as the paper's PyTorch code); ``dtype="float64"`` exists for tests.
 Final margins are recomputed in float64 by :mod:`constellations.geometry`.
 
 The loss terms are the package's sigmoid loss, :func:`constellations.loss.sigmoid_terms_from_logits`
-(``loss="exact"``, the default; with ``store_sigmoid=True``: its softplus has a custom JVP that shares
-one exponential between the value and the gradient), or with ``loss="epsilon"`` the authors' float32 form
+(``loss="exact"``, the default). In training, each (N, N) block's value and gradient are taken by
+hand (:func:`logit_value_and_grad`: the float operations of the custom JVP of
+:func:`constellations.loss.softplus`, one exponential per pair shared by the value and the slope),
+so a step is three matrix products and about one elementwise pass per block, plus O(N d) work; on a
+CPU a large block is visited in row tiles that stay in the cache (:func:`_tiled_edge_value_and_grad`).
+With ``loss="epsilon"``, the authors' float32 form
 -log(sigmoid(x) + 1e-8) (:func:`constellations.loss.epsilon_sigmoid_terms`; opt-in, for exact
 comparison with the paper's numbers; see theory.md s.5: pairs with logits beyond ~16.6 saturate at
 18.42 and get no gradient).
@@ -203,7 +208,7 @@ def loss_value(cfg: EngineConfig, params, relative_bias):
     return jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
 
 
-def logit_value_and_grad(logits, variant: str = "exact"):
+def logit_value_and_grad(logits, variant: str = "exact", *, positives=None, size: int | None = None):
     """Mean sigmoid-loss term of one (N, N) logit block and its gradient G = d mean / d logits.
 
     "exact": with x = -z * logit (z = +1 on the diagonal), the terms are softplus(x) =
@@ -211,13 +216,16 @@ def logit_value_and_grad(logits, variant: str = "exact"):
     the custom JVP of :func:`constellations.loss.softplus` (the same float operations, so the same
     values and gradients as autodiff of :func:`sigmoid_terms`), but by hand: no stored residuals and no
     transposed pass, one fused loop over the block. "epsilon": autodiff of the authors' terms.
+
+    ``positives`` (a bool mask, default the diagonal) and ``size`` (the divisor of the mean, default
+    ``logits.size``) let a row tile of a larger block be handled ("exact" only): its share of the sum.
     """
-    n = logits.size
-    if variant == "epsilon":
+    n = logits.size if size is None else size
+    if variant == "epsilon" and positives is None and size is None:
         return jax.value_and_grad(lambda l: jnp.mean(sigmoid_terms(l, "epsilon")))(logits)
     if variant != "exact":
-        raise ValueError(f"loss must be one of {LOSS_VARIANTS}; got {variant!r}")
-    eye = jnp.eye(logits.shape[-2], logits.shape[-1], dtype=bool)
+        raise ValueError(f"loss must be 'exact' for a tile, one of {LOSS_VARIANTS} for a block; got {variant!r}")
+    eye = jnp.eye(logits.shape[-2], logits.shape[-1], dtype=bool) if positives is None else positives
     x = jnp.where(eye, -logits, logits)
     e = jnp.exp(-jnp.abs(logits))
     inv = 1 / (1 + e)
@@ -231,12 +239,55 @@ def _edge_value_and_grad(Ya, Yc, t, b, variant):
 
     With S = Y^(a) Y^(c)T, logits t S + b and G = d mean / d logits: dY^(a) = t G Y^(c),
     dY^(c) = t G^T Y^(a), dt = sum(G * S) = sum(Y^(a) * G Y^(c)) (no second pass over the block) and
-    db = sum(G). The block is touched by three matrix products and one elementwise loop.
+    db = sum(G). The block is touched by three matrix products and one elementwise loop; large
+    blocks on a CPU ("exact") one row tile at a time (:func:`_tiled_edge_value_and_grad`).
     """
+    rows = _tile_rows(Ya.shape[0]) if variant == "exact" else None
+    if rows is not None:
+        return _tiled_edge_value_and_grad(Ya, Yc, t, b, rows)
     S = Ya @ Yc.T
     value, G = logit_value_and_grad(t * S + b, variant)
     GYc = G @ Yc
     return value, t * GYc, t * (Ya.T @ G).T, jnp.sum(Ya * GYc), jnp.sum(G)
+
+
+#: Pair terms per row tile of a large block on a CPU: a tile's few (rows, N) arrays stay in the L2 cache.
+CPU_TILE_PAIRS = 2**17
+
+
+def _tile_rows(N: int) -> int | None:
+    """Rows per tile for an (N, N) block (a divisor of N, at least 8), or None to take the block whole
+    (small N, N without such a divisor, or an accelerator)."""
+    if jax.default_backend() != "cpu" or N < 2 * max(8, CPU_TILE_PAIRS // N):
+        return None
+    rows = _divisor_near(N, max(8, CPU_TILE_PAIRS // N))
+    return rows if rows >= 8 else None
+
+
+def _tiled_edge_value_and_grad(Ya, Yc, t, b, rows: int):
+    """:func:`_edge_value_and_grad` ("exact") one tile of ``rows`` rows of the block at a time.
+
+    A ``lax.scan`` over row tiles of Y^(a) (``rows`` divides N): each tile's logits, slopes and G live
+    only in the cache, so memory is a few (rows, N) buffers instead of (N, N) ones, and no (N, N) array passes
+    through main memory. The sums over tiles differ from the whole block's only by float rounding.
+    """
+    N, d = Ya.shape
+    n_tiles = N // rows
+    columns = jnp.arange(Yc.shape[0])
+
+    def tile(carry, inputs):
+        value, gYc, db = carry
+        Ya_t, i = inputs
+        row = i * rows + jnp.arange(rows)
+        L = t * (Ya_t @ Yc.T) + b
+        v, G = logit_value_and_grad(L, "exact", positives=row[:, None] == columns[None, :], size=N * Yc.shape[0])
+        return (value + v, gYc + (Ya_t.T @ G).T, db + jnp.sum(G)), G @ Yc
+
+    zero = jnp.zeros((), Ya.dtype)
+    (value, gYc, db), GYc = jax.lax.scan(tile, (zero, jnp.zeros_like(Yc), zero),
+                                         (Ya.reshape(n_tiles, rows, d), jnp.arange(n_tiles)))
+    GYc = GYc.reshape(N, -1)
+    return value, t * GYc, t * gYc, jnp.sum(Ya * GYc), db
 
 
 def loss_and_grad(cfg: EngineConfig, params, relative_bias):
@@ -418,10 +469,10 @@ CPU_CHUNK_PAIRS = 2**17
 def default_chunk_size(cfg: EngineConfig, n_runs: int, workers: int) -> int:
     """Runs per compiled call.
 
-    On a CPU, a step of one small run is a few dozen short kernels, each with a fixed launch cost;
-    a vmapped chunk of runs shares those launches (at N = 100, chunks of 10 runs cost ~25% less per
-    run-step than single runs, measured with experiments/bench_engine.py), up to about 2^17 pair
-    terms per chunk, beyond which the blocks leave the cache. Large N gives one run per chunk. The
+    On a CPU, a step of one small run is a few dozen short kernels; a vmapped chunk of runs shares
+    them (at N = 100, the compiled step of a chunk of 10 runs took 20-25% less per run-step than one
+    run per call, measured on a loaded 2-core machine), up to about 2^17 pair terms per chunk,
+    beyond which the blocks leave the cache. Large N gives one run per chunk. The
     chunk is picked near that cap so that the runs split evenly over the workers with the least
     padding. On an accelerator, wide chunks (up to 256 runs, or ~64 MiB of blocks) amortize the
     launch cost.
