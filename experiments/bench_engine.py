@@ -84,7 +84,7 @@ def e6_point(repeats: int, counts=(1, 20, 100)) -> dict:
     seeds = _seeds()
     roof_step = roof(E6_N, E6_D, E6_STEPS)
     cfg = engine.make_config(E6_N, E6_D, steps=E6_STEPS)
-    chunks = {engine.default_chunk_size(cfg, R, min(2, os.cpu_count() or 1)): R for R in counts}
+    chunks = {engine.default_chunk_size(cfg, R, engine.default_workers()): R for R in counts}
     for R in chunks.values():  # the process's first call of each chunk size (each compiles once)
         train_synthetic(E6_N, E6_D, seeds=R, steps=E6_STEPS, seed=next(seeds), **E6)
     rows = {R: [] for R in counts}

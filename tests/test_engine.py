@@ -436,3 +436,16 @@ def test_row_tiles_of_a_large_block_equal_the_whole_block():
     if jax.default_backend() == "cpu":
         assert engine._tile_rows(100) is None and engine._tile_rows(997) is None
         assert 4096 % engine._tile_rows(4096) == 0 and 1000 % engine._tile_rows(1000) == 0
+
+
+def test_tiled_metrics_equal_whole_block_metrics(monkeypatch):
+    """The in-graph records of a large run (row tiles) equal those of the whole block: loss, m*, b*_rel and
+    retrieval (float64, 1e-12)."""
+    cfg = engine.make_config(12, 4, steps=1, dtype="float64")
+    X = engine.initial_embeddings(3, 0, 2, 12, 4, jnp.float64)
+    params, rb = (X, jnp.array([np.log(8.0), 0.3, 0.0])), True
+    whole = engine.run_metrics(cfg, params, rb)
+    monkeypatch.setattr(engine, "_tile_rows", lambda N: 4)
+    tiled = engine.run_metrics(cfg, params, rb)
+    for name in engine.METRICS:
+        np.testing.assert_allclose(tiled[name], whole[name], rtol=1e-12, atol=1e-15, err_msg=name)

@@ -334,18 +334,23 @@ def run_metrics(cfg: EngineConfig, params, relative_bias):
     X, scalars = params
     t, b = _temperature_and_bias(scalars, relative_bias)
     Y = effective_embeddings(cfg, X, scalars)
-    S = _edge_blocks(cfg, Y)
-    eye = jnp.eye(cfg.N, dtype=bool)
-    positives = jnp.diagonal(S, axis1=1, axis2=2)                           # (E, N)
-    negatives = jnp.where(eye, -jnp.inf, S)
-    min_pos, max_neg = jnp.min(positives), jnp.max(negatives)
+    rows = _tile_rows(cfg.N) if cfg.loss == "exact" and cfg.edges == ((0, 1),) else None
+    if rows is not None:
+        loss, min_pos, max_neg, retrieval = _tiled_edge_metrics(Y[0], Y[1], t, b, rows)
+    else:
+        S = _edge_blocks(cfg, Y)
+        eye = jnp.eye(cfg.N, dtype=bool)
+        positives = jnp.diagonal(S, axis1=1, axis2=2)                       # (E, N)
+        negatives = jnp.where(eye, -jnp.inf, S)
+        min_pos, max_neg = jnp.min(positives), jnp.max(negatives)
+        retrieval = jnp.mean(positives > jnp.max(negatives, axis=2))
+        loss = jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
     src = np.array([a for a, _ in cfg.edges])
     dst = np.array([c for _, c in cfg.edges])
     diff = Y[src] - Y[dst]                                                  # (E, N, d')
     xi = jnp.mean(jnp.sum(jnp.mean(diff**2, axis=1), -1) - jnp.sum(jnp.mean(diff, axis=1) ** 2, -1))
-    retrieval = jnp.mean(positives > jnp.max(negatives, axis=2))
     return {
-        "loss": jnp.mean(sigmoid_terms(t * S + b, cfg.loss)),
+        "loss": loss,
         "t": t,
         "b_rel": -b / t,
         "margin": (min_pos - max_neg) / 2,
@@ -353,6 +358,29 @@ def run_metrics(cfg: EngineConfig, params, relative_bias):
         "xi": xi,
         "retrieval": retrieval,
     }
+
+
+def _tiled_edge_metrics(Ya, Yc, t, b, rows: int):
+    """Loss, min positive, max negative and U->V retrieval of one large block, one row tile at a time
+    (as :func:`_tiled_edge_value_and_grad`: no (N, N) array)."""
+    N = Ya.shape[0]
+    columns = jnp.arange(N)
+
+    def tile(carry, inputs):
+        value, min_pos, max_neg = carry
+        Ya_t, i = inputs
+        S = Ya_t @ Yc.T
+        eye = (i * rows + jnp.arange(rows))[:, None] == columns[None, :]
+        v, _ = logit_value_and_grad(t * S + b, "exact", positives=eye, size=N * N)
+        positive = jnp.sum(jnp.where(eye, S, 0), axis=1)                    # one positive per row
+        negative = jnp.max(jnp.where(eye, -jnp.inf, S), axis=1)
+        return (value + v, jnp.minimum(min_pos, jnp.min(positive)), jnp.maximum(max_neg, jnp.max(negative))), \
+            positive > negative
+
+    inf = jnp.asarray(jnp.inf, Ya.dtype)
+    (value, min_pos, max_neg), hits = jax.lax.scan(tile, (jnp.zeros((), Ya.dtype), inf, -inf),
+                                                   (Ya.reshape(N // rows, rows, -1), jnp.arange(N // rows)))
+    return value, min_pos, max_neg, jnp.mean(hits)
 
 
 _adam = optax.scale_by_adam()  # b1 = 0.9, b2 = 0.999, eps = 1e-8 (PyTorch's defaults)
@@ -462,6 +490,12 @@ def _divisor_near(n: int, target: int) -> int:
     return max(q for q in range(1, target + 1) if n % q == 0)
 
 
+def default_workers() -> int:
+    """Threads feeding chunks: 2, or 1 when this process may use only one core (taskset, cgroup)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, usable))
+
+
 #: Pair terms per compiled call on a CPU (all runs of a chunk, all edges): about 10 runs at N = 100.
 CPU_CHUNK_PAIRS = 2**17
 
@@ -492,7 +526,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
 
     Args:
       chunk_size: runs per compiled call (the last chunk is padded with copies of its first run).
-      workers: threads feeding chunks to the compiled function (default min(2, cpu count)).
+      workers: threads feeding chunks to the compiled function (default :func:`default_workers`).
       progress: a tqdm-like object with ``update(n)`` (counts run-steps), or None.
       calls_per_run: each chunk's steps are split into about this many calls, so progress shows
         and a diverging run stops the batch early.
@@ -502,7 +536,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
       DivergenceError: a run's loss or parameters became NaN or infinite.
     """
     R = len(runs)
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or default_workers()
     chunk_size = chunk_size or default_chunk_size(cfg, R, workers)
     n_blocks_total = cfg.steps // cfg.metric_every
     n_blocks = _divisor_near(n_blocks_total, math.ceil(n_blocks_total / max(1, calls_per_run)))
