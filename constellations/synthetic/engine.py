@@ -386,9 +386,8 @@ def _tiled_edge_metrics(Ya, Yc, t, b, rows: int):
 _adam = optax.scale_by_adam()  # b1 = 0.9, b2 = 0.999, eps = 1e-8 (PyTorch's defaults)
 
 
-def _init_state(cfg: EngineConfig, key, run):
+def _init_state(cfg: EngineConfig, X, run):
     dtype = _dtype(cfg)
-    X = initial_embeddings(key, run["seed_index"], cfg.k, cfg.N, cfg.d, dtype)
     scalars = jnp.stack([jnp.log(run["t0"]), run["bias0"], run["adapter_x0"]]).astype(dtype)
     params = (X, scalars)
     return params, _adam.init(params)
@@ -409,13 +408,25 @@ def train_step(cfg: EngineConfig, state, run):
     return ((X, scalars), opt_state), loss
 
 
+#: One run's :func:`initial_embeddings` from the raw key, compiled once per shape. Outside the chunk
+#: program on purpose: the random-number program is slow to compile (seconds), and a vmapped copy
+#: inside every chunk program would compile again for each chunk size.
+_initial_embeddings_jit = jax.jit(initial_embeddings, static_argnums=(2, 3, 4, 5))
+
+
+def _chunk_initial_embeddings(cfg: EngineConfig, key, seed_index) -> np.ndarray:
+    """(R, k, N, d) initial vectors of the runs of a chunk (see :func:`initial_embeddings`), on the host."""
+    dtype = _dtype(cfg)
+    return np.stack([np.asarray(_initial_embeddings_jit(key, np.int32(i), cfg.k, cfg.N, cfg.d, dtype)) for i in seed_index])
+
+
 @partial(jax.jit, static_argnames=("cfg",))
-def _init_chunk(cfg: EngineConfig, key, runs):
-    """Initial states and metrics of a chunk; ``key`` is the raw ``jax.random.PRNGKey(seed)`` (data)."""
-    def one(run):
-        state = _init_state(cfg, key, run)
+def _init_chunk(cfg: EngineConfig, X0, runs):
+    """Initial states and metrics of a chunk from its initial vectors X0 (R, k, N, d)."""
+    def one(X, run):
+        state = _init_state(cfg, X, run)
         return state, run_metrics(cfg, state[0], run["relative_bias"])
-    return jax.vmap(one)(runs)
+    return jax.vmap(one)(X0, runs)
 
 
 @partial(jax.jit, static_argnames=("cfg", "n_blocks"))
@@ -448,7 +459,8 @@ def chunk_program_memory(cfg: EngineConfig, chunk_size: int = 1, n_blocks: int =
     runs = RunInputs(np.zeros(chunk_size, np.int32), *(np.ones(chunk_size) for _ in range(4)),
                      np.ones(chunk_size, bool), np.ones((chunk_size, cfg.k + 3), bool))
     data = _chunk_data(runs, np.float32 if cfg.dtype == "float32" else np.float64)
-    states = jax.eval_shape(lambda d: _init_chunk(cfg, jax.random.PRNGKey(0), d)[0], data)
+    X0 = jax.ShapeDtypeStruct((chunk_size, cfg.k, cfg.N, cfg.d), _dtype(cfg))
+    states = jax.eval_shape(lambda X, d: _init_chunk(cfg, X, d)[0], X0, data)
     m = _advance_chunk.lower(cfg, n_blocks, states, data).compile().memory_analysis()
     out = {"temp_bytes": m.temp_size_in_bytes, "argument_bytes": m.argument_size_in_bytes,
            "output_bytes": m.output_size_in_bytes}
@@ -564,7 +576,8 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
         idx = np.arange(start, min(start + chunk_size, R))
         padded = np.concatenate([idx, np.full(chunk_size - len(idx), idx[0])])
         data = _chunk_data(runs.take(padded), dtype)
-        state, metrics0 = _init_chunk(cfg, key, data)
+        X0 = _chunk_initial_embeddings(cfg, key, runs.seed_index[padded])
+        state, metrics0 = _init_chunk(cfg, X0, data)
         for m in METRICS:
             out_hist[m][idx, 0] = np.asarray(metrics0[m])[: len(idx)]
         for call in range(n_calls):
