@@ -39,7 +39,7 @@ from constellations.synthetic import engine, train_grid, train_synthetic
 
 E6 = dict(b_rel0=0.778, trainable=("U", "V", "t"))
 E6_N, E6_D, E6_STEPS = 100, 10, 5000
-SCALING = ((1000, 32, 2, 200), (4096, 64, 2, 50))  # N, d, runs, steps
+SCALING = ((1000, 32, 2, 200), (4096, 64, 2, 30))  # N, d, runs, steps
 
 
 def _load() -> float:
