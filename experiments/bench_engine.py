@@ -183,11 +183,10 @@ def main(argv=None) -> int:
               f"load average now {_load():.1f}")
 
     if args.suite:
-        from experiments.runner_tmp import run_experiments
+        from experiments.runner import SYNTHETIC, run_entries
 
         t0 = time.perf_counter()
-        outcomes = run_experiments(["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9"], args.out / "suite",
-                                   quick=False, seed=0, progress=False)
+        outcomes = run_entries(list(SYNTHETIC), args.out / "suite", quick=False, seed=0, progress=False)
         wall = time.perf_counter() - t0
         report["suite"] = {"wall_s": wall, "per_experiment_s": {o.name: o.wall_time_s for o in outcomes},
                            "load_average_end": _load()}

@@ -59,7 +59,7 @@ import numpy as np
 import optax
 
 from .. import geometry
-from ..loss import normalize_rows as _normalize_rows, epsilon_sigmoid_terms, sigmoid_terms_from_logits, synchronization_graph
+from ..loss import epsilon_sigmoid_terms, normalize_rows, sigmoid_terms_from_logits, synchronization_graph
 
 PARAMETERIZATIONS = ("relative_bias", "standard")
 TRAINABLE_NAMES = ("U", "V", "t", "bias")
@@ -163,7 +163,7 @@ def initial_embeddings(seed, seed_index, k: int, N: int, d: int, dtype=jnp.float
     """
     base = jax.random.PRNGKey(seed) if np.ndim(seed) == 0 else seed
     key = jax.random.fold_in(base, seed_index)
-    return _normalize_rows(jax.random.normal(key, (k, N, d), dtype))
+    return normalize_rows(jax.random.normal(key, (k, N, d), dtype))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def effective_embeddings(cfg: EngineConfig, X, scalars):
         sign = jnp.where(jnp.arange(cfg.k) == 0, 1.0, -1.0).astype(X.dtype)[:, None, None]
         extra = jnp.broadcast_to(sign * lift, X.shape[:-1] + (1,))
         X = jnp.concatenate([delta * X, extra], axis=-1)
-    return _normalize_rows(X) if cfg.normalize else X
+    return normalize_rows(X) if cfg.normalize else X
 
 
 def _edge_blocks(cfg: EngineConfig, Y):
@@ -403,7 +403,7 @@ def train_step(cfg: EngineConfig, state, run):
     (dX, ds), opt_state = _adam.update(grads, opt_state)
     X, scalars = params
     lr = run["lr"].astype(X.dtype)
-    X = jnp.where(train_X, _normalize_rows(X - lr * dX), X)
+    X = jnp.where(train_X, normalize_rows(X - lr * dX), X)
     scalars = jnp.where(train_s, scalars - lr * ds, scalars)
     return ((X, scalars), opt_state), loss
 
