@@ -54,6 +54,7 @@ def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int 
     """
     rows = None if rows is None else check_int(rows, "rows", low=1)
     cols = None if cols is None else check_int(cols, "cols", low=1)
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     n_cols = len(V)
     if upper:
         rows = max(64, int(np.sqrt(block_bytes / 32))) if rows is None else rows
@@ -124,6 +125,7 @@ def constellation_statistics(U, V, *, normalize: bool = False, block_bytes: int 
     Args:
       U, V: (N, d) arrays of unit rows, N >= 2 (rows checked to 1e-6 unless ``normalize=True``).
     """
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     U, V = validated_pair(U, V, normalize=normalize)
     pos = positive_inner_products(U, V)
     i_pos = int(np.argmin(pos))
@@ -207,6 +209,7 @@ class RetrievalResult:
 
 def retrieval(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) -> RetrievalResult:
     """Retrieval gaps in both directions, in row blocks (claim C3: m* > 0 implies all gaps >= 2 m*)."""
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     U, V = validated_pair(U, V, normalize=normalize)
     pos = positive_inner_products(U, V)
     n = len(U)
@@ -271,6 +274,8 @@ def linear_separability(U, V, *, method: str = "auto", normalize: bool = False, 
     """
     if method not in ("auto", "lp", "perceptron"):
         raise ValueError(f"method must be 'auto', 'lp' or 'perceptron'; got {method!r}")
+    max_epochs = check_int(max_epochs, "max_epochs", low=1)
+    lp_max_entries = check_int(lp_max_entries, "lp_max_entries", low=0)
     check_pair(U, V, min_rows=1, same_n=False)
     U = as_unit_rows(U, "U", normalize=normalize)
     V = as_unit_rows(V, "V", normalize=normalize)
@@ -327,6 +332,8 @@ def modality_gap_statistics(U, V, *, normalize: bool = False, separability_metho
     The mean negative inner product is computed in O(N d) from the sums of the rows:
     sum_{i != j} s_ij = <sum U, sum V> - sum_i s_ii.
     """
+    if separability_method not in ("auto", "lp", "perceptron"):
+        raise ValueError(f"separability_method must be 'auto', 'lp' or 'perceptron'; got {separability_method!r}")
     U, V = validated_pair(U, V, normalize=normalize)
     n = len(U)
     pos = positive_inner_products(U, V)

@@ -37,6 +37,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._validation import check_finite, check_matrix, check_nonzero_rows, check_pair, check_scalar, check_unit_rows, is_concrete
 
@@ -390,8 +391,8 @@ def multimodal_sigmoid_loss(embeddings, t, bias, *, graph="complete", parameteri
             raise ValueError(f"need at least k = 2 modalities; got {len(embeddings)}")
         for a, X in enumerate(embeddings):
             check_matrix(X, f"embeddings[{a}]", min_rows=2)
-        if len({jnp.shape(X) for X in embeddings}) != 1:
-            raise ValueError(f"all modalities must have the same shape (N, d); got {[jnp.shape(X) for X in embeddings]}")
+        if len({np.shape(X) for X in embeddings}) != 1:
+            raise ValueError(f"all modalities must have the same shape (N, d); got {[np.shape(X) for X in embeddings]}")
         embeddings = jnp.stack([jnp.asarray(X) for X in embeddings])
     if jnp.ndim(embeddings) != 3:
         raise ValueError(f"embeddings must have shape (k, N, d); got {jnp.shape(embeddings)}")
