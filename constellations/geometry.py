@@ -107,16 +107,24 @@ class ConstellationStats:
         return 2.0 * self.margin
 
 
-def _max_negative(U: np.ndarray, V: np.ndarray, block_bytes: int = BLOCK_BYTES) -> tuple[float, tuple[int, int]]:
+def _positives_and_max_negative(U: np.ndarray, V: np.ndarray, block_bytes: int = BLOCK_BYTES
+                                ) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """s_ii and max_{i != j} s_ij (with where it is attained), all read from the same blocked products.
+
+    Taking s_ii from the block (not from a separate row-wise dot product) keeps ties exact: a duplicated
+    point gives s_ii == s_ij bit for bit, so m* = 0 and a tie in retrieval are not broken by rounding.
+    """
+    pos = np.empty(len(U))
     best, where = -np.inf, (0, 1)
     for start, _, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
         rows = np.arange(S.shape[0])
+        pos[start:start + len(rows)] = S[rows, start + rows]
         S[rows, start + rows] = -np.inf  # the positives are not negatives
         flat = int(np.argmax(S))
         i, j = divmod(flat, S.shape[1])
         if S[i, j] > best:
             best, where = float(S[i, j]), (start + i, j)
-    return best, where
+    return pos, best, where
 
 
 def constellation_statistics(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) -> ConstellationStats:
@@ -127,9 +135,8 @@ def constellation_statistics(U, V, *, normalize: bool = False, block_bytes: int 
     """
     block_bytes = check_int(block_bytes, "block_bytes", low=1)
     U, V = validated_pair(U, V, normalize=normalize)
-    pos = positive_inner_products(U, V)
+    pos, max_neg, where = _positives_and_max_negative(U, V, block_bytes)
     i_pos = int(np.argmin(pos))
-    max_neg, where = _max_negative(U, V, block_bytes)
     min_pos = float(pos[i_pos])
     return ConstellationStats(
         margin=(min_pos - max_neg) / 2,
@@ -211,12 +218,13 @@ def retrieval(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) 
     """Retrieval gaps in both directions, in row blocks (claim C3: m* > 0 implies all gaps >= 2 m*)."""
     block_bytes = check_int(block_bytes, "block_bytes", low=1)
     U, V = validated_pair(U, V, normalize=normalize)
-    pos = positive_inner_products(U, V)
     n = len(U)
+    pos = np.empty(n)
     row_best = np.empty(n)
     col_best = np.full(n, -np.inf)
     for start, _, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
         rows = np.arange(S.shape[0])
+        pos[start:start + len(rows)] = S[rows, start + rows]  # from the same product: ties stay exact
         S[rows, start + rows] = -np.inf
         row_best[start:start + len(rows)] = S.max(axis=1)
         np.maximum(col_best, S.max(axis=0), out=col_best)
