@@ -20,6 +20,7 @@ Not part of ``make test`` (it takes about 20-40 minutes on 2 busy cores).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -353,18 +354,33 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", help="run only mutants whose name contains one of these")
     parser.add_argument("--list", action="store_true", help="list the mutants and check that they apply")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per mutant (default 900)")
+    parser.add_argument("--part", help="I/K: run only the mutants whose index is I mod K (to run K workers in parallel)")
+    parser.add_argument("--results", help="also append one JSON line per mutant to this file")
+    parser.add_argument("--report", nargs="+", metavar="FILE", help="only summarize the JSON lines of earlier parts")
     args = parser.parse_args(argv)
+    if args.report:
+        by_name = {mu.name: mu for mu in MUTANTS}
+        rows = [json.loads(line) for f in args.report for line in Path(f).read_text().splitlines() if line.strip()]
+        return report([(by_name[r["name"]], r["status"], r["seconds"]) for r in rows if r["name"] in by_name])
     problems = check_mutants()
     if problems:
         print("the mutant list does not apply cleanly:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     mutants = [mu for mu in MUTANTS if not args.only or any(o in mu.name for o in args.only)]
+    if args.part:
+        i, k = (int(x) for x in args.part.split("/"))
+        mutants = mutants[i::k]
     if args.list:
         for mu in mutants:
             print(f"{mu.name}  [{mu.file}]  -> {', '.join(mu.tests)}")
         print(f"{len(mutants)} mutants; every original occurs exactly once")
         return 0
-    return report(run(mutants, args.timeout))
+    results = run(mutants, args.timeout)
+    if args.results:
+        with open(args.results, "a") as f:
+            for mu, status, seconds in results:
+                f.write(json.dumps({"name": mu.name, "status": status, "seconds": round(seconds, 1)}) + "\n")
+    return report(results)
 
 
 if __name__ == "__main__":

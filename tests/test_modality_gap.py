@@ -164,7 +164,7 @@ def test_C9_guarantee_close_to_tight():
 
 
 @given(sign_condition_configs())
-@settings(max_examples=15)
+@settings(max_examples=8)
 def test_C9_caratheodory_step_acts_inside_the_construction(pair):
     """C9's Caratheodory step (Thm 3.6, step 3) on a conic weight vector with full support: the LP's weights
     replaced by uniform ones (h = mean U, valid when <mean U, U_i> > 0), the direction must still come out
