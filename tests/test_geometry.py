@@ -243,4 +243,3 @@ def test_inner_product_blocks_cover_the_matrix(n_u, n_v, rows, cols, upper):
     assert geometry.rows_per_block(len(V), 8 * len(V) * 2) == 2
     with pytest.raises(ValueError, match="rows"):
         next(geometry.iter_inner_product_blocks(U, V, rows=0))
-
