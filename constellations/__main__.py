@@ -71,7 +71,7 @@ def load_array(path: str, name: str, key: str | None = None) -> np.ndarray:
 def _check_outputs(args) -> None:
     """Refuse unwritable output paths before anything is loaded or computed (not after the work)."""
     for flag, value in (("--json", args.json), ("--plot", args.plot)):
-        if not value:
+        if not value or value == "-":  # "-" is standard output
             continue
         target = Path(value)
         if target.is_dir():
