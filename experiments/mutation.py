@@ -361,7 +361,8 @@ def main(argv=None) -> int:
     if args.report:
         by_name = {mu.name: mu for mu in MUTANTS}
         rows = [json.loads(line) for f in args.report for line in Path(f).read_text().splitlines() if line.strip()]
-        return report([(by_name[r["name"]], r["status"], r["seconds"]) for r in rows if r["name"] in by_name])
+        latest = {r["name"]: r for r in rows if r["name"] in by_name}  # a later file (a rerun) wins
+        return report([(by_name[r["name"]], r["status"], r["seconds"]) for r in latest.values()])
     problems = check_mutants()
     if problems:
         print("the mutant list does not apply cleanly:\n  " + "\n  ".join(problems), file=sys.stderr)
