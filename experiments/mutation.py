@@ -149,7 +149,7 @@ MUTANTS = [
       T + "test_bounds.py::test_cap_measure_symmetry"),
     m("bounds: certificate accepts a non-negative excursion", "polynomials.py",
       "    if _sign_at(p, a) >= 0:\n        return False\n", "    if _sign_at(p, a) > 0:\n        return False\n",
-      T + "test_polynomials.py::test_sturm_test_is_exact"),
+      T + "test_polynomials.py::test_sturm_test_is_exact", T + "test_polynomials.py::test_sturm_test_refuses_a_zero_at_either_end"),
     # ------------------------------------------------------------------------------ polynomials
     m("polynomials: Gegenbauer recursion off by one", "polynomials.py",
       "out[k] = ((2 * k + n - 4) * t * out[k - 1] - (k - 1) * out[k - 2]) / (k + n - 3)",
