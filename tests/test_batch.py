@@ -55,6 +55,7 @@ def test_C4_guarantee_is_positive_and_close_on_near_constellations(n, k, c, log1
     # ties count as wrong (the gaps come from one product, so a duplicated point ties exactly)
     assert r.u_to_v_accuracy == pytest.approx(1 - 2 * k / n) and r.v_to_u_accuracy == pytest.approx(1 - 2 * k / n)
     assert r.guaranteed_fraction > 0  # not vacuous: the assertion below has something to check
+    assert r.guaranteed_fraction == pytest.approx(1 - n * r.expected_batch_loss / (B * (B - 1)), rel=1e-12)  # Prop. 1
     assert r.guaranteed_fraction <= r.u_to_v_accuracy + 1e-12
     assert r.guaranteed_fraction <= r.v_to_u_accuracy + 1e-12
     xi = n * np.logaddexp(0, -c) * B / n + 2 * k * np.logaddexp(0, c) * B * (B - 1) / (n * (n - 1))
