@@ -33,5 +33,10 @@ reproduce-quick: $(STAMP)
 siglip-studies: $(STAMP)
 	$(BIN)/python -m experiments run studies --out results
 
+# Plant one bug at a time in the core and run the tests that should see it (tens of minutes; not in `make test`).
+.PHONY: mutation
+mutation: $(STAMP)
+	$(BIN)/python -m experiments.mutation
+
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

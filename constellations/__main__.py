@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -22,14 +23,33 @@ from . import io
 from .analysis import analyze_embeddings
 
 
+#: How a .npy file starts (NumPy's format) and how a .npz (a zip archive) starts.
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
 def load_array(path: str, name: str, key: str | None = None) -> np.ndarray:
-    """Load a .npy array, or one array of a .npz (``key``, or the only one), with clear errors."""
+    """Load a numeric .npy array, or one array of a .npz (``key``, or the only one), with clear errors.
+
+    Anything else (a text file renamed .npy, a pickle, an object array, an empty or truncated file)
+    is refused with a ValueError that names ``name`` and the file.
+    """
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"{name}: no such file: {path}")
     try:
+        with open(p, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise ValueError(f"{name}: cannot read {path} ({e.strerror or e})") from None
+    if not (head.startswith(_NPY_MAGIC) or head.startswith(_ZIP_MAGIC)):
+        raise ValueError(f"{name}: cannot read {path}: it is not a numeric .npy or .npz file (it does not start "
+                         "with NumPy's header); save the array with numpy.save or numpy.savez")
+    try:
         obj = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        if "pickle" in str(e):
+            raise ValueError(f"{name}: {path} holds Python objects (pickled), not a numeric array") from None
         raise ValueError(f"{name}: cannot read {path} as .npy/.npz ({type(e).__name__}: {e})") from None
     if isinstance(obj, np.lib.npyio.NpzFile):
         with obj:
@@ -40,12 +60,32 @@ def load_array(path: str, name: str, key: str | None = None) -> np.ndarray:
                 key = keys[0]
             if key not in keys:
                 raise ValueError(f"{name}: {path} has no array {key!r} (it has {keys})")
-            arr = obj[key]
+            try:
+                arr = obj[key]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+                what = "holds Python objects (pickled), not numbers" if "pickle" in str(e) else f"cannot be read ({e})"
+                raise ValueError(f"{name}: array {key!r} of {path} {what}") from None
     else:
         arr = obj
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name}: {path} holds a {arr.dtype} array, not numbers")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name}: {path} holds a {arr.dtype} array, not real numbers")
     return arr
+
+
+def _check_outputs(args) -> None:
+    """Refuse unwritable output paths before anything is loaded or computed (not after the work)."""
+    for flag, value in (("--json", args.json), ("--plot", args.plot)):
+        if not value or value == "-":  # "-" is standard output
+            continue
+        target = Path(value)
+        if target.is_dir():
+            raise ValueError(f"{flag}: {value} is a directory; give a file path")
+        try:
+            io.check_writable_dir(target.parent)
+        except ValueError as e:
+            raise ValueError(f"{flag}: {e}") from None
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ValueError(f"{flag}: {value} exists and is not writable")
 
 
 def _plot_histograms(path: Path, edges, pos, neg, stats) -> None:
@@ -104,6 +144,7 @@ def main(argv=None) -> int:
     a.add_argument("--labels-key", help="array name inside a labels .npz")
     args = parser.parse_args(argv)
     try:
+        _check_outputs(args)
         return _analyze(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

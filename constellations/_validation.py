@@ -13,7 +13,8 @@ import numbers
 import jax
 import numpy as np
 
-#: Default tolerance on | |x|_2 - 1 | for rows that must be unit vectors.
+#: Default tolerance on | |x|_2 - 1 | for rows that must be unit vectors, for float32 and float64
+#: rows; lower-precision rows get a tolerance that follows their dtype (:func:`unit_norm_atol`).
 UNIT_NORM_ATOL = 1e-6
 
 #: Rounding slack on the domain [-1, 1] of inner-product thresholds (so that values computed from
@@ -26,9 +27,55 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _dtype_of(x):
+    """The dtype of an array or array-like (nested lists included), or None if it is not numeric."""
+    if hasattr(x, "dtype"):
+        return np.dtype(x.dtype) if not isinstance(x.dtype, np.dtype) else x.dtype
+    try:
+        return np.asarray(x).dtype
+    except (TypeError, ValueError):
+        return None
+
+
+def unit_norm_atol(dtype) -> float:
+    """Tolerance on | |row| - 1 | for unit rows stored in ``dtype``: 1e-6, or 4 eps of a coarser float.
+
+    A float16 row normalized in float16 has a norm within a few eps (9.8e-4) of 1, e.g. 0.99977; the
+    fixed 1e-6 would refuse it.
+    """
+    try:
+        eps = float(jax.numpy.finfo(dtype).eps)
+    except (TypeError, ValueError):
+        return UNIT_NORM_ATOL
+    return max(UNIT_NORM_ATOL, 4.0 * eps)
+
+
+def row_norms(arr: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of a float64 array, free of overflow and underflow.
+
+    Each row is scaled by a power of two near its largest entry before squaring (exact, so rows of
+    ordinary size get exactly the norms of ``np.linalg.norm``), then scaled back.
+    """
+    scale = _power_of_two_scale(arr)
+    with np.errstate(over="ignore"):
+        return np.linalg.norm(arr * scale, axis=1) / scale[:, 0]
+
+
+def _power_of_two_scale(arr: np.ndarray) -> np.ndarray:
+    """(N, 1) powers of two 2^-e with e the binary exponent of each row's largest |entry| (1 for zero rows)."""
+    top = np.max(np.abs(arr), axis=1, keepdims=True) if arr.shape[1] else np.zeros((len(arr), 1))
+    _, e = np.frexp(top)
+    # |e| <= 1000 keeps 2^-e a normal float64; rows of subnormals are scaled up by 2^1000 and stay safe.
+    return np.ldexp(1.0, -np.clip(e, -1000, 1000))
+
+
 def check_matrix(x, name: str, *, min_rows: int = 1):
-    """Check that ``x`` is a 2-D (N, d) array with N >= min_rows, d >= 1 and a real float dtype."""
-    shape = np.shape(x)
+    """Check that ``x`` is a 2-D (N, d) array-like with N >= min_rows, d >= 1 and a real numeric dtype."""
+    try:
+        shape = np.shape(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 2-D array of shape (N, d) with one embedding per row; got a ragged "
+                         f"or non-numeric {type(x).__name__}") from None
     if len(shape) != 2:
         raise ValueError(f"{name} must be a 2-D array of shape (N, d) with one embedding per row; got shape {shape}")
     n, d = shape
@@ -36,7 +83,10 @@ def check_matrix(x, name: str, *, min_rows: int = 1):
         raise ValueError(f"{name} must have embedding dimension d >= 1; got shape {shape}")
     if n < min_rows:
         raise ValueError(f"{name} must have at least {min_rows} rows (N >= {min_rows}); got shape {shape}")
-    dtype = np.result_type(x) if not hasattr(x, "dtype") else x.dtype
+    dtype = _dtype_of(x)
+    if dtype is None or not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)
+                             or str(dtype) == "bfloat16"):
+        raise TypeError(f"{name} must be a numeric array of shape (N, d); got {type(x).__name__} of dtype {dtype}")
     if np.issubdtype(dtype, np.complexfloating):
         raise ValueError(f"{name} must be real; got dtype {dtype}")
     return shape
@@ -50,12 +100,17 @@ def check_finite(x, name: str) -> None:
             raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
 
 
-def check_unit_rows(x, name: str, atol: float = UNIT_NORM_ATOL) -> None:
-    """Raise if some row of ``x`` is not a unit vector within ``atol`` (concrete arrays only)."""
+def check_unit_rows(x, name: str, atol: float | None = None) -> None:
+    """Raise if some row of ``x`` is not a unit vector within ``atol`` (concrete arrays only).
+
+    ``atol`` defaults to :func:`unit_norm_atol` of the dtype of ``x`` (1e-6 for float32/float64).
+    """
     if not is_concrete(x):
         return
+    if atol is None:
+        atol = unit_norm_atol(_dtype_of(x))
     arr = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(arr, axis=1)
+    norms = row_norms(arr)
     err = np.abs(norms - 1.0)
     worst = int(np.argmax(err))
     if err[worst] > atol:
@@ -65,34 +120,67 @@ def check_unit_rows(x, name: str, atol: float = UNIT_NORM_ATOL) -> None:
         )
 
 
-def check_pair(U, V, *, min_rows: int = 2, same_n: bool = True):
+def check_pair(U, V, *, min_rows: int = 2, same_n: bool = True, names: tuple[str, str] = ("U", "V")):
     """Check a pair of embedding matrices: 2-D, same width, same N (when required), N >= min_rows."""
-    nu, du = check_matrix(U, "U", min_rows=min_rows)
-    nv, dv = check_matrix(V, "V", min_rows=min_rows)
+    a, b = names
+    nu, du = check_matrix(U, a, min_rows=min_rows)
+    nv, dv = check_matrix(V, b, min_rows=min_rows)
     if du != dv:
-        raise ValueError(f"U and V must have the same embedding dimension; got U {np.shape(U)} and V {np.shape(V)}")
+        raise ValueError(f"{a} and {b} must have the same embedding dimension; got {a} {np.shape(U)} and "
+                         f"{b} {np.shape(V)}")
     if same_n and nu != nv:
         raise ValueError(
-            f"U and V must have the same number of rows N (row i of U is paired with row i of V); "
-            f"got U {np.shape(U)} and V {np.shape(V)}"
+            f"{a} and {b} must have the same number of rows N (row i of {a} is paired with row i of {b}); "
+            f"got {a} {np.shape(U)} and {b} {np.shape(V)}"
         )
     return nu, du
 
 
-def as_unit_rows(x, name: str, *, normalize: bool = False, atol: float = UNIT_NORM_ATOL) -> np.ndarray:
-    """Return ``x`` as a float64 NumPy array of unit rows, validating or normalizing it."""
-    arr = np.asarray(x, dtype=np.float64)
+def check_nonzero_rows(x, name: str) -> None:
+    """Raise if a row of ``x`` is all zeros (it has no direction to normalize to; concrete arrays only)."""
+    if not is_concrete(x):
+        return
+    arr = np.asarray(x)
+    zero = np.flatnonzero(~np.any(arr != 0, axis=1))
+    if zero.size:
+        raise ValueError(f"{name} has {zero.size} all-zero row(s) (row {int(zero[0])} first), which cannot be "
+                         "normalized: drop padding rows before normalize=True")
+
+
+def normalized_rows(arr: np.ndarray) -> np.ndarray:
+    """arr / |arr| row-wise for a float64 array with nonzero rows, without overflow or underflow.
+
+    Rows are scaled by an exact power of two first, so rows of norm 1e160 or 1e-200 normalize as
+    well as rows of norm 1 (and those get exactly ``arr / np.linalg.norm(arr, axis=1)``).
+    """
+    scaled = arr * _power_of_two_scale(arr)
+    return scaled / np.linalg.norm(scaled, axis=1, keepdims=True)
+
+
+def as_unit_rows(x, name: str, *, normalize: bool = False, atol: float | None = None) -> np.ndarray:
+    """Return ``x`` as a float64 NumPy array of unit rows, validating or normalizing it.
+
+    ``atol`` (the unit-norm tolerance) defaults to :func:`unit_norm_atol` of the dtype of ``x``.
+    """
+    if atol is None:
+        atol = unit_norm_atol(_dtype_of(x))
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a numeric array of shape (N, d); got {type(x).__name__}") from None
     check_finite(arr, name)
     if normalize:
-        norms = np.linalg.norm(arr, axis=1, keepdims=True)
-        if np.any(norms == 0):
-            raise ValueError(f"{name} has an all-zero row, which cannot be normalized")
-        return arr / norms
+        check_nonzero_rows(arr, name)
+        return normalized_rows(arr)
     check_unit_rows(arr, name, atol)
+    if atol > UNIT_NORM_ATOL:
+        # Rows stored in a coarse dtype (float16) stand for the unit vectors they round: renormalize
+        # them in float64, so that every later check and statistic sees unit rows.
+        return normalized_rows(arr)
     return arr
 
 
-def validated_pair(U, V, *, normalize: bool = False, atol: float = UNIT_NORM_ATOL, min_rows: int = 2):
+def validated_pair(U, V, *, normalize: bool = False, atol: float | None = None, min_rows: int = 2):
     """Validate (U, V) as paired unit-row embeddings and return them as float64 NumPy arrays."""
     check_pair(U, V, min_rows=min_rows)
     return as_unit_rows(U, "U", normalize=normalize, atol=atol), as_unit_rows(V, "V", normalize=normalize, atol=atol)
@@ -101,11 +189,21 @@ def validated_pair(U, V, *, normalize: bool = False, atol: float = UNIT_NORM_ATO
 def check_scalar(x, name: str, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> None:
     """Check a real scalar (when concrete): finite and inside [low, high] (open ends if asked)."""
-    if np.ndim(x) != 0:
+    if isinstance(x, (str, bytes)) or (hasattr(x, "dtype") and np.issubdtype(x.dtype, np.complexfloating)) \
+            or isinstance(x, complex):
+        raise TypeError(f"{name} must be a real number; got {x!r}")
+    try:
+        ndim = np.ndim(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {type(x).__name__}") from None
+    if ndim != 0:
         raise ValueError(f"{name} must be a scalar; got shape {np.shape(x)}")
     if not is_concrete(x):
         return
-    v = float(x)
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {x!r}") from None
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite; got {v}")
     if low is not None and (v < low or (low_open and v == low)):

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import as_unit_rows, check_pair
+from ._validation import as_unit_rows, check_int, check_pair
 from .geometry import BLOCK_BYTES, iter_inner_product_blocks, linear_separability
 from .modality_gap import modality_gap_direction
 
@@ -36,7 +36,10 @@ C9_EXACT_MAX_N = 3000
 
 
 def _validate_labels(labels, n_img: int, n_txt: int) -> np.ndarray:
-    labels = np.asarray(labels)
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError):
+        raise ValueError(f"labels must be a 1-D array of integer caption indices; got {type(labels).__name__}") from None
     if labels.ndim != 1 or len(labels) != n_img:
         raise ValueError(f"labels must be a 1-D array with one entry per image ({n_img}); got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
@@ -242,7 +245,9 @@ def analyze_embeddings(image, text, labels=None, *, normalize: bool = False, blo
     Returns:
       An :class:`EmbeddingAnalysis`; with ``return_histograms=True`` also (edges, pos_counts, neg_counts).
     """
-    check_pair(image, text, min_rows=1, same_n=False)
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
+    histogram_bins = check_int(histogram_bins, "histogram_bins", low=1)
+    check_pair(image, text, min_rows=1, same_n=False, names=("image embeddings", "text embeddings"))
     U = as_unit_rows(image, "image embeddings", normalize=normalize)
     V = as_unit_rows(text, "text embeddings", normalize=normalize)
     n_img, n_txt = len(U), len(V)

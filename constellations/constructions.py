@@ -82,6 +82,9 @@ def lift(U, V, delta, phi=0.0, *, m=None, b_rel=None) -> Construction:
     if m is None or b_rel is None:
         st = constellation_statistics(U, V)
         m, b_rel = st.margin, st.relative_bias
+    else:
+        check_scalar(m, "m (margin)")
+        check_scalar(b_rel, "b_rel (relative bias)")
     c = np.sqrt(max(1.0 - delta**2 - phi**2, 0.0))
     n = len(U)
     tail = np.full((n, 1), phi)
@@ -158,21 +161,43 @@ def double_constant(n_points: int, delta) -> Construction:
     return _construction(U, V, (pos - neg) / 2, (pos + neg) / 2, "double-constant (C14)")
 
 
+def _check_double_constant(n_points, delta, t, b) -> int:
+    n_points = check_int(n_points, "n_points", low=2)
+    check_scalar(delta, "delta", low=0.0, high=1.0)
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    check_scalar(b, "b (bias)")
+    return n_points
+
+
 def double_constant_loss(n_points: int, delta, t, b) -> float:
     """Summed sigmoid loss of :func:`double_constant` in closed form (positives 2 delta^2 - 1, negatives
-    -delta^2/(N-1) - (1 - delta^2)); equals :func:`constellations.sigmoid_loss` on the vectors."""
-    n = n_points
+    -delta^2/(N-1) - (1 - delta^2)); equals :func:`constellations.sigmoid_loss` on the vectors.
+
+    Raises ValueError for NaN or out-of-range arguments, and when the loss overflows float64 (then
+    :func:`double_constant_log_loss` is the finite form).
+    """
+    n = _check_double_constant(n_points, delta, t, b)
     pos = 2 * delta**2 - 1
     neg = -(delta**2) / (n - 1) - (1 - delta**2)
-    return float(n * np.logaddexp(0, -(t * pos + b)) + n * (n - 1) * np.logaddexp(0, t * neg + b))
+    with np.errstate(over="ignore"):
+        value = float(n * np.logaddexp(0, -(t * pos + b)) + n * (n - 1) * np.logaddexp(0, t * neg + b))
+    if not np.isfinite(value):
+        raise ValueError(f"the double-constant loss overflows float64 at t = {t:g}, b = {b:g}; "
+                         "use double_constant_log_loss")
+    return value
 
 
 def double_constant_log_loss(n_points: int, delta, t, b) -> float:
     """log of :func:`double_constant_loss`, finite when the loss underflows (large t)."""
-    n = n_points
+    n = _check_double_constant(n_points, delta, t, b)
     pos = 2 * delta**2 - 1
     neg = -(delta**2) / (n - 1) - (1 - delta**2)
-    return float(np.logaddexp(np.log(n) + log_softplus(-(t * pos + b)), np.log(n * (n - 1)) + log_softplus(t * neg + b)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(np.logaddexp(np.log(n) + log_softplus(-(t * pos + b)),
+                                   np.log(n * (n - 1)) + log_softplus(t * neg + b)))
+    if not np.isfinite(value):
+        raise ValueError(f"the double-constant log loss overflows float64 at t = {t:g}, b = {b:g}")
+    return value
 
 
 def lee_chang_sohn_optimum(n_points: int, t, b) -> tuple[float, Construction]:
@@ -191,22 +216,29 @@ def lee_chang_sohn_optimum(n_points: int, t, b) -> tuple[float, Construction]:
     return float(np.sqrt(best_q)), double_constant(n_points, float(np.sqrt(best_q)))
 
 
+def _adapter_input(X) -> np.ndarray:
+    check_matrix(X, "X", min_rows=1)
+    return as_unit_rows(X, "X")
+
+
 def locked_adapter(X, delta) -> np.ndarray:
-    """C10: A_locked(X) = (delta X, sqrt(1 - delta^2)) (the adapter on the frozen modality)."""
+    """C10: A_locked(X) = (delta X, sqrt(1 - delta^2)) (the adapter on the frozen modality; X of unit rows)."""
     check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True)
-    X = np.asarray(X, dtype=np.float64)
+    X = _adapter_input(X)
     return np.hstack([delta * X, np.full((len(X), 1), np.sqrt(1 - delta**2))])
 
 
 def trainable_adapter(X, delta) -> np.ndarray:
-    """C10: A_trainable(X) = (delta X, -sqrt(1 - delta^2))."""
+    """C10: A_trainable(X) = (delta X, -sqrt(1 - delta^2)) (X of unit rows)."""
     check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True)
-    X = np.asarray(X, dtype=np.float64)
+    X = _adapter_input(X)
     return np.hstack([delta * X, np.full((len(X), 1), -np.sqrt(1 - delta**2))])
 
 
 def adapter_equivalent_parameters(t, b_rel, delta) -> tuple[float, float]:
     """C10 (Observation 1): L_rb(A_locked(U), A_trainable(V); t, b_rel) = L_rb(U, V; t', b_rel') with
     t' = delta^2 t and b_rel' = (b_rel + 1 - delta^2) / delta^2."""
+    check_scalar(t, "t (inverse temperature)", low=0.0)
+    check_scalar(b_rel, "b_rel (relative bias)")
     check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True)
     return delta**2 * t, (b_rel + 1 - delta**2) / delta**2

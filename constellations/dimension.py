@@ -76,8 +76,11 @@ def necessary_dimension(N: int, m, b_rel, *, search_dims=None, search_kwargs=Non
         best = bounds.code_dimension_bounds(N, alpha, use_lp=False) if alpha >= -1 / (N - 1) else None
         if best is not None and best.construction_dimension is not None:
             cons_dim, cons = best.construction_dimension + 1, f"Theorem 3.3 on {best.construction}"
+    search_dims = [check_int(d, "search_dims entry (a dimension)", low=1) for d in (search_dims or ())]
+    if search_kwargs is not None and not isinstance(search_kwargs, dict):
+        raise TypeError(f"search_kwargs must be a dict of max_margin_search options; got {type(search_kwargs).__name__}")
     found = None
-    for d in search_dims or ():
+    for d in search_dims:
         r = max_margin_search(N, int(d), b_rel=b_rel, **(search_kwargs or {}))
         if r.frozen_margin >= m:
             found = int(d)

@@ -62,6 +62,7 @@ def iter_inner_product_blocks(U: np.ndarray, V: np.ndarray, *, block_bytes: int 
     """
     rows = None if rows is None else check_int(rows, "rows", low=1)
     cols = None if cols is None else check_int(cols, "cols", low=1)
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     n_cols = len(V)
     if upper:
         rows = max(64, int(np.sqrt(block_bytes / 32))) if rows is None else rows
@@ -121,16 +122,24 @@ class ConstellationStats:
         return 2.0 * self.margin
 
 
-def _max_negative(U: np.ndarray, V: np.ndarray, block_bytes: int = BLOCK_BYTES) -> tuple[float, tuple[int, int]]:
+def _positives_and_max_negative(U: np.ndarray, V: np.ndarray, block_bytes: int = BLOCK_BYTES
+                                ) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """s_ii and max_{i != j} s_ij (with where it is attained), all read from the same blocked products.
+
+    Taking s_ii from the block (not from a separate row-wise dot product) keeps ties exact: a duplicated
+    point gives s_ii == s_ij bit for bit, so m* = 0 and a tie in retrieval are not broken by rounding.
+    """
+    pos = np.empty(len(U))
     best, where = -np.inf, (0, 1)
     for start, _, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
         rows = np.arange(S.shape[0])
+        pos[start:start + len(rows)] = S[rows, start + rows]
         S[rows, start + rows] = -np.inf  # the positives are not negatives
         flat = int(np.argmax(S))
         i, j = divmod(flat, S.shape[1])
         if S[i, j] > best:
             best, where = float(S[i, j]), (start + i, j)
-    return best, where
+    return pos, best, where
 
 
 def constellation_statistics(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) -> ConstellationStats:
@@ -139,10 +148,10 @@ def constellation_statistics(U, V, *, normalize: bool = False, block_bytes: int 
     Args:
       U, V: (N, d) arrays of unit rows, N >= 2 (rows checked to 1e-6 unless ``normalize=True``).
     """
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     U, V = validated_pair(U, V, normalize=normalize)
-    pos = positive_inner_products(U, V)
+    pos, max_neg, where = _positives_and_max_negative(U, V, block_bytes)
     i_pos = int(np.argmin(pos))
-    max_neg, where = _max_negative(U, V, block_bytes)
     min_pos = float(pos[i_pos])
     return ConstellationStats(
         margin=(min_pos - max_neg) / 2,
@@ -222,13 +231,15 @@ class RetrievalResult:
 
 def retrieval(U, V, *, normalize: bool = False, block_bytes: int = BLOCK_BYTES) -> RetrievalResult:
     """Retrieval gaps in both directions, in row blocks (claim C3: m* > 0 implies all gaps >= 2 m*)."""
+    block_bytes = check_int(block_bytes, "block_bytes", low=1)
     U, V = validated_pair(U, V, normalize=normalize)
-    pos = positive_inner_products(U, V)
     n = len(U)
+    pos = np.empty(n)
     row_best = np.empty(n)
     col_best = np.full(n, -np.inf)
     for start, _, S in iter_inner_product_blocks(U, V, block_bytes=block_bytes):
         rows = np.arange(S.shape[0])
+        pos[start:start + len(rows)] = S[rows, start + rows]  # from the same product: ties stay exact
         S[rows, start + rows] = -np.inf
         row_best[start:start + len(rows)] = S.max(axis=1)
         np.maximum(col_best, S.max(axis=0), out=col_best)
@@ -286,6 +297,8 @@ def linear_separability(U, V, *, method: str = "auto", normalize: bool = False, 
     """
     if method not in ("auto", "lp", "perceptron"):
         raise ValueError(f"method must be 'auto', 'lp' or 'perceptron'; got {method!r}")
+    max_epochs = check_int(max_epochs, "max_epochs", low=1)
+    lp_max_entries = check_int(lp_max_entries, "lp_max_entries", low=0)
     check_pair(U, V, min_rows=1, same_n=False)
     U = as_unit_rows(U, "U", normalize=normalize)
     V = as_unit_rows(V, "V", normalize=normalize)
@@ -342,6 +355,8 @@ def modality_gap_statistics(U, V, *, normalize: bool = False, separability_metho
     The mean negative inner product is computed in O(N d) from the sums of the rows:
     sum_{i != j} s_ij = <sum U, sum V> - sum_i s_ii.
     """
+    if separability_method not in ("auto", "lp", "perceptron"):
+        raise ValueError(f"separability_method must be 'auto', 'lp' or 'perceptron'; got {separability_method!r}")
     U, V = validated_pair(U, V, normalize=normalize)
     n = len(U)
     pos = positive_inner_products(U, V)

@@ -37,8 +37,9 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._validation import check_finite, check_matrix, check_pair, check_scalar, check_unit_rows
+from ._validation import check_finite, check_matrix, check_nonzero_rows, check_pair, check_scalar, check_unit_rows, is_concrete
 
 REDUCTIONS = ("sum", "per_example", "mean", "none")
 GRAPHS = ("complete", "star")
@@ -49,8 +50,29 @@ GRAPHS = ("complete", "star")
 
 
 def normalize_rows(x):
-    """x / |x| along the last axis: rows scaled to unit norm (jittable, differentiable, no checks)."""
+    """x / |x| along the last axis: rows scaled to unit norm (jittable, differentiable, no checks).
+
+    For rows of ordinary size (the trainers' parameters). Rows that may be huge, tiny or in half
+    precision go through :func:`normalize_rows_safe`, as the public losses' ``normalize=True`` does.
+    """
     return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def normalize_rows_safe(x):
+    """x / |x| along the last axis without overflow or underflow (jittable, differentiable, no checks).
+
+    Each row is first multiplied by an exact power of two near 1 / max_k |x_k| (held constant for
+    the gradient: x / |x| does not depend on it), so the sum of squares neither overflows (rows of
+    norm 1e20 in float32) nor underflows (norm 1e-25); rows of ordinary size get the values of
+    :func:`normalize_rows` to within an ulp. All-zero rows come out zero (the public losses refuse
+    them before).
+    """
+    top = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+    _, e = jnp.frexp(top)
+    limit = jnp.finfo(x.dtype).maxexp - 4  # 2^-e stays a normal float of x's dtype
+    y = x * jnp.ldexp(jnp.ones_like(top), -jnp.clip(e, -limit, limit))
+    n = jnp.linalg.norm(y, axis=-1, keepdims=True)
+    return y / jnp.where(n == 0, 1, n)
 
 
 def pairwise_labels(n_rows: int, n_cols: int | None = None, *, positives_on_diagonal: bool = True, dtype=jnp.float32):
@@ -148,6 +170,7 @@ def sigmoid_loss_from_logits(logits, *, positives_on_diagonal: bool = True, redu
     "per_example" = sum / N (SigLIP's 1/|B|), "mean" = sum / N^2, "none" = the (rows, cols) terms.
     """
     _check_reduction(reduction)
+    logits = _check_logits(logits)
     terms = sigmoid_terms_from_logits(logits, positives_on_diagonal=positives_on_diagonal)
     return _reduce(terms, reduction, logits.shape[-2])
 
@@ -155,7 +178,7 @@ def sigmoid_loss_from_logits(logits, *, positives_on_diagonal: bool = True, redu
 @partial(jax.jit, static_argnames=("reduction", "normalize"))
 def _sigmoid_loss_core(U, V, t, b, reduction="sum", normalize=False):
     if normalize:
-        U, V = normalize_rows(U), normalize_rows(V)
+        U, V = normalize_rows_safe(U), normalize_rows_safe(V)
     dtype = jnp.result_type(U, V)
     logits = jnp.asarray(t, dtype) * (U @ V.T) + jnp.asarray(b, dtype)
     return _reduce(sigmoid_terms_from_logits(logits), reduction, U.shape[0])
@@ -175,7 +198,7 @@ def _log_softplus(x):
 @partial(jax.jit, static_argnames=("normalize",))
 def _log_sigmoid_loss_core(U, V, t, b, normalize=False):
     if normalize:
-        U, V = normalize_rows(U), normalize_rows(V)
+        U, V = normalize_rows_safe(U), normalize_rows_safe(V)
     dtype = jnp.result_type(U, V)
     logits = jnp.asarray(t, dtype) * (U @ V.T) + jnp.asarray(b, dtype)
     z = pairwise_labels(*logits.shape, dtype=dtype)
@@ -191,18 +214,61 @@ def _check_reduction(reduction: str, allowed=REDUCTIONS):
         raise ValueError(f"reduction must be one of {allowed}; got {reduction!r}")
 
 
-def _check_embeddings(U, V, normalize: bool, *, same_n: bool = True):
-    check_pair(U, V, min_rows=2, same_n=same_n)
-    check_finite(U, "U")
-    check_finite(V, "V")
-    if not normalize:
-        check_unit_rows(U, "U")
-        check_unit_rows(V, "V")
+def _check_embeddings(U, V, normalize: bool, *, same_n: bool = True, unit: bool = True, names=("U", "V")):
+    """Shapes always; finiteness, and unit rows (``normalize=False``) or nonzero rows (``normalize=True``)
+    for concrete arrays. ``unit=False`` (the triplet loss) checks neither."""
+    check_pair(U, V, min_rows=2, same_n=same_n, names=names)
+    for X, name in zip((U, V), names):
+        check_finite(X, name)
+        if unit and normalize:
+            check_nonzero_rows(X, name)
+        elif unit:
+            check_unit_rows(X, name)
+
+
+def _check_logits(logits):
+    """Logits as an array of shape (..., rows, cols), finite when concrete (an IndexError or NaN otherwise)."""
+    if not hasattr(logits, "ndim"):
+        check_matrix(logits, "logits")
+        logits = jnp.asarray(logits)
+    if logits.ndim < 2:
+        raise ValueError(f"logits must have shape (..., rows, cols) (a matrix per block); got shape {logits.shape}")
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        logits = logits.astype(jnp.result_type(float))
+    check_finite(logits, "logits")
+    return logits
 
 
 def _as_float(x):
+    """x as a JAX float array: integers to the default float; half precision (float16, bfloat16) to float32.
+
+    The public losses of (U, V) compute in at least float32: float16 overflows at 65504, so the sum of
+    a few thousand terms, or the squares of rows of norm 300, would not fit.
+    """
     x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return x.astype(jnp.result_type(float))
+    return x.astype(jnp.float32) if jnp.finfo(x.dtype).bits < 32 else x
+
+
+def _check_parameter(value, name: str, U, V) -> None:
+    """A loss parameter must stay finite in the dtype the loss is computed in (t = 1e39 is inf in float32)."""
+    if not is_concrete(value):
+        return
+    dtype = jnp.result_type(_as_float(U), _as_float(V))
+    with jax.numpy_dtype_promotion("standard"):
+        cast = float(jnp.asarray(value, dtype))
+    if not jnp.isfinite(cast):
+        raise ValueError(f"{name} = {float(value):g} overflows {jnp.dtype(dtype).name}, the dtype U and V are "
+                         "computed in; pass float64 embeddings (with jax_enable_x64) or a smaller value")
+
+
+def _finite_result(out, what: str):
+    """Refuse an overflowed loss (concrete values only): a silent inf is a wrong answer."""
+    if is_concrete(out) and not bool(jnp.all(jnp.isfinite(out))):
+        raise ValueError(f"the {what} overflows {jnp.dtype(out.dtype).name} (logits too large for the dtype); "
+                         "pass float64 embeddings (with jax_enable_x64) or smaller t and b")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,8 +290,11 @@ def sigmoid_loss(U, V, t, b, *, reduction: str = "sum", normalize: bool = False)
         requiring unit rows.
 
     Returns:
-      A scalar (or (N, N) array for reduction="none") in the dtype of U and V. Jittable and
-      differentiable in U, V, t and b.
+      A scalar (or (N, N) array for reduction="none") in the dtype of U and V (float32 for
+      float16 and bfloat16 inputs, which are computed in float32). Jittable and differentiable in
+      U, V, t and b. Outside ``jit``, bad input raises ValueError naming the argument: non-finite
+      or non-unit rows (all-zero rows with ``normalize=True``), t or b that overflow the dtype,
+      and a loss that overflows it.
 
     Example:
       >>> U = V = jnp.eye(3)
@@ -236,7 +305,10 @@ def sigmoid_loss(U, V, t, b, *, reduction: str = "sum", normalize: bool = False)
     _check_embeddings(U, V, normalize)
     check_scalar(t, "t (inverse temperature)", low=0.0)
     check_scalar(b, "b (bias)")
-    return _sigmoid_loss_core(_as_float(U), _as_float(V), t, b, reduction=reduction, normalize=normalize)
+    _check_parameter(t, "t (inverse temperature)", U, V)
+    _check_parameter(b, "b (bias)", U, V)
+    return _finite_result(_sigmoid_loss_core(_as_float(U), _as_float(V), t, b, reduction=reduction,
+                                             normalize=normalize), "sigmoid loss")
 
 
 def relative_bias_loss(U, V, t, b_rel, *, reduction: str = "sum", normalize: bool = False):
@@ -253,8 +325,12 @@ def relative_bias_loss(U, V, t, b_rel, *, reduction: str = "sum", normalize: boo
     _check_embeddings(U, V, normalize)
     check_scalar(t, "t (inverse temperature)", low=0.0)
     check_scalar(b_rel, "b_rel (relative bias)")
+    _check_parameter(t, "t (inverse temperature)", U, V)
+    if is_concrete(t) and is_concrete(b_rel):
+        _check_parameter(float(t) * float(b_rel), "b = -t * b_rel", U, V)
     t = _as_float(t)
-    return _sigmoid_loss_core(_as_float(U), _as_float(V), t, -t * b_rel, reduction=reduction, normalize=normalize)
+    return _finite_result(_sigmoid_loss_core(_as_float(U), _as_float(V), t, -t * b_rel, reduction=reduction,
+                                             normalize=normalize), "sigmoid loss")
 
 
 def log_sigmoid_loss(U, V, t, b, *, normalize: bool = False):
@@ -266,7 +342,10 @@ def log_sigmoid_loss(U, V, t, b, *, normalize: bool = False):
     _check_embeddings(U, V, normalize)
     check_scalar(t, "t (inverse temperature)", low=0.0)
     check_scalar(b, "b (bias)")
-    return _log_sigmoid_loss_core(_as_float(U), _as_float(V), t, b, normalize=normalize)
+    _check_parameter(t, "t (inverse temperature)", U, V)
+    _check_parameter(b, "b (bias)", U, V)
+    return _finite_result(_log_sigmoid_loss_core(_as_float(U), _as_float(V), t, b, normalize=normalize),
+                          "log sigmoid loss")
 
 
 def synchronization_graph(k: int, graph: str | Sequence[tuple[int, int]] = "complete") -> tuple[tuple[int, int], ...]:
@@ -312,22 +391,27 @@ def multimodal_sigmoid_loss(embeddings, t, bias, *, graph="complete", parameteri
             raise ValueError(f"need at least k = 2 modalities; got {len(embeddings)}")
         for a, X in enumerate(embeddings):
             check_matrix(X, f"embeddings[{a}]", min_rows=2)
-        if len({jnp.shape(X) for X in embeddings}) != 1:
-            raise ValueError(f"all modalities must have the same shape (N, d); got {[jnp.shape(X) for X in embeddings]}")
-        embeddings = jnp.stack([_as_float(X) for X in embeddings])
+        if len({np.shape(X) for X in embeddings}) != 1:
+            raise ValueError(f"all modalities must have the same shape (N, d); got {[np.shape(X) for X in embeddings]}")
+        embeddings = jnp.stack([jnp.asarray(X) for X in embeddings])
     if jnp.ndim(embeddings) != 3:
         raise ValueError(f"embeddings must have shape (k, N, d); got {jnp.shape(embeddings)}")
     k = embeddings.shape[0]
     edges = synchronization_graph(k, graph)
     for a in range(k):
-        _check_embeddings(embeddings[a], embeddings[a], normalize)
+        _check_embeddings(embeddings[a], embeddings[a], normalize, names=(f"embeddings[{a}]",) * 2)
     check_scalar(t, "t (inverse temperature)", low=0.0)
     check_scalar(bias, "bias")
+    _check_parameter(t, "t (inverse temperature)", embeddings[0], embeddings[0])
+    _check_parameter(bias, "bias", embeddings[0], embeddings[0])
+    if parameterization == "relative_bias" and is_concrete(t) and is_concrete(bias):
+        _check_parameter(float(t) * float(bias), "b = -t * b_rel", embeddings[0], embeddings[0])
+    embeddings = _as_float(embeddings)
     t = _as_float(t)
     b = -t * bias if parameterization == "relative_bias" else bias
     total = sum(_sigmoid_loss_core(embeddings[a], embeddings[c], t, b, reduction=reduction, normalize=normalize)
                 for a, c in edges)
-    return total / len(edges) if edge_reduction == "mean" else total
+    return _finite_result(total / len(edges) if edge_reduction == "mean" else total, "multimodal sigmoid loss")
 
 
 def softmax_loss_from_logits(logits, *, reduction: str = "per_example"):
@@ -338,6 +422,7 @@ def softmax_loss_from_logits(logits, *, reduction: str = "per_example"):
     "mean" = sum_i L_i / N^2 (as for every loss of this module), or "none" -> the (N,) L_i.
     """
     _check_reduction(reduction)
+    logits = _check_logits(logits)
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
         raise ValueError(f"the softmax loss needs a square (N, N) logit matrix; got shape {logits.shape}")
     row = jax.nn.logsumexp(logits, axis=1) - jnp.diagonal(logits)
@@ -348,7 +433,7 @@ def softmax_loss_from_logits(logits, *, reduction: str = "per_example"):
 @partial(jax.jit, static_argnames=("reduction", "normalize"))
 def _softmax_loss_core(U, V, t, reduction="per_example", normalize=False):
     if normalize:
-        U, V = normalize_rows(U), normalize_rows(V)
+        U, V = normalize_rows_safe(U), normalize_rows_safe(V)
     logits = jnp.asarray(t, jnp.result_type(U, V)) * (U @ V.T)
     return softmax_loss_from_logits(logits, reduction=reduction)
 
@@ -366,7 +451,9 @@ def softmax_loss(U, V, t, *, reduction: str = "per_example", normalize: bool = F
     _check_reduction(reduction)
     _check_embeddings(U, V, normalize)
     check_scalar(t, "t (inverse temperature)", low=0.0)
-    return _softmax_loss_core(_as_float(U), _as_float(V), t, reduction=reduction, normalize=normalize)
+    _check_parameter(t, "t (inverse temperature)", U, V)
+    return _finite_result(_softmax_loss_core(_as_float(U), _as_float(V), t, reduction=reduction, normalize=normalize),
+                          "softmax loss")
 
 
 @partial(jax.jit, static_argnames=("reduction",))
@@ -385,6 +472,7 @@ def triplet_loss(U, V, alpha, *, reduction: str = "sum"):
     "none" returns the (N, N) matrix of terms.
     """
     _check_reduction(reduction)
-    _check_embeddings(U, V, normalize=True)
+    _check_embeddings(U, V, normalize=True, unit=False)
     check_scalar(alpha, "alpha (triplet margin)", low=0.0)
-    return _triplet_loss_core(_as_float(U), _as_float(V), alpha, reduction=reduction)
+    _check_parameter(alpha, "alpha (triplet margin)", U, V)
+    return _finite_result(_triplet_loss_core(_as_float(U), _as_float(V), alpha, reduction=reduction), "triplet loss")

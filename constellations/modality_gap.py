@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import validated_pair
+from ._validation import check_finite, check_matrix, check_scalar, validated_pair
 from .geometry import constellation_statistics
 
 
@@ -89,7 +89,20 @@ def caratheodory_reduce(points: np.ndarray, weights: np.ndarray, *, tol: float =
 
     Each step takes a null vector mu of the supported points (sum mu_k x_k = 0), scaled to have a
     positive entry, and moves w to w - theta mu with the largest theta keeping w >= 0.
+
+    Args:
+      points: (K, d) finite array; weights: (K,) finite, >= 0, not all zero.
     """
+    check_matrix(points, "points", min_rows=1)
+    points = np.asarray(points, dtype=np.float64)
+    check_finite(points, "points")
+    weights = np.array(weights, dtype=np.float64)
+    if weights.shape != (len(points),):
+        raise ValueError(f"weights must have shape ({len(points)},), one per point; got {weights.shape}")
+    check_finite(weights, "weights")
+    if np.any(weights < -1e-9 * max(weights.max(), 1.0)) or not np.any(weights > 0):
+        raise ValueError("weights must be >= 0 (up to solver rounding) and not all zero: a conic combination")
+    check_scalar(tol, "tol", low=0.0)
     w = np.where(weights > tol * max(weights.max(), 1.0), weights, 0.0)
     while True:
         S = np.flatnonzero(w > 0)

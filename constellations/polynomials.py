@@ -47,6 +47,37 @@ def _check_n(n, *, low: int = 2) -> int:
     return check_int(n, "n (the ambient dimension)", low=low)
 
 
+def _points(t, name: str = "t (the points)") -> np.ndarray:
+    """The evaluation points as a finite float64 array (NaN or inf would pass through the recursion)."""
+    try:
+        arr = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be real numbers (a scalar or an array); got {type(t).__name__}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; got {np.count_nonzero(~np.isfinite(arr))} NaN or inf value(s)")
+    return arr
+
+
+def _finite_values(out: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Refuse values that overflowed float64 (high degree far outside [-1, 1]) instead of returning inf."""
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"the polynomial values overflow float64 at |t| up to {float(np.max(np.abs(t))):g}; "
+                         "these polynomials are meant for t in [-1, 1]")
+    return out
+
+
+def _coefficients(coefficients) -> np.ndarray:
+    try:
+        c = np.asarray(coefficients, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"coefficients must be a 1-D array of real numbers f_0..f_D; got {type(coefficients).__name__}") from None
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError(f"coefficients must be a non-empty 1-D array f_0..f_D; got shape {c.shape}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError("coefficients must be finite (NaN or inf found)")
+    return c
+
+
 def _check_parameters(a: float, b: float) -> tuple[float, float]:
     a, b = float(a), float(b)
     if not (np.isfinite(a) and np.isfinite(b)) or a <= -1 or b <= -1 or a + b < -1:
@@ -67,19 +98,20 @@ def jacobi_normalized(k_max: int, a: float, b: float, t) -> np.ndarray:
     """
     k_max = check_int(k_max, "k_max", low=0)
     a, b = _check_parameters(a, b)
-    t = np.asarray(t, dtype=np.float64)
+    t = _points(t)
     out = np.empty((k_max + 1,) + t.shape)
     out[0] = 1.0
     if k_max >= 1:
         out[1] = 1.0 + (a + b + 2.0) * (t - 1.0) / (2.0 * (a + 1.0))
-    for k in range(2, k_max + 1):
-        c = 2 * k + a + b
-        lead = (c - 1.0) * c * (c - 2.0)
-        shift = (c - 1.0) * (a * a - b * b)
-        back = 2.0 * (k - 1) * (k + b - 1.0) * c
-        den = 2.0 * (k + a) * (k + a + b) * (c - 2.0)
-        out[k] = ((lead * t + shift) * out[k - 1] - back * out[k - 2]) / den
-    return out
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(2, k_max + 1):
+            c = 2 * k + a + b
+            lead = (c - 1.0) * c * (c - 2.0)
+            shift = (c - 1.0) * (a * a - b * b)
+            back = 2.0 * (k - 1) * (k + b - 1.0) * c
+            den = 2.0 * (k + a) * (k + a + b) * (c - 2.0)
+            out[k] = ((lead * t + shift) * out[k - 1] - back * out[k - 2]) / den
+    return _finite_values(out, t)
 
 
 def gegenbauer(n: int, k_max: int, t) -> np.ndarray:
@@ -102,31 +134,31 @@ def gegenbauer(n: int, k_max: int, t) -> np.ndarray:
     """
     n = _check_n(n)
     k_max = check_int(k_max, "k_max", low=0)
-    t = np.asarray(t, dtype=np.float64)
+    t = _points(t)
     out = np.empty((k_max + 1,) + t.shape)
     out[0] = 1.0
     if k_max >= 1:
         out[1] = t
-    for k in range(2, k_max + 1):
-        out[k] = ((2 * k + n - 4) * t * out[k - 1] - (k - 1) * out[k - 2]) / (k + n - 3)
-    return out
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(2, k_max + 1):
+            out[k] = ((2 * k + n - 4) * t * out[k - 1] - (k - 1) * out[k - 2]) / (k + n - 3)
+    return _finite_values(out, t)
 
 
 def gegenbauer_series(n: int, coefficients, t) -> np.ndarray:
     """f(t) = sum_k f_k G_k^{(n)}(t) for coefficients f_0..f_D (float64, shape of t)."""
     n = _check_n(n)
-    c = np.asarray(coefficients, dtype=np.float64)
-    if c.ndim != 1 or c.size == 0:
-        raise ValueError(f"coefficients must be a non-empty 1-D array f_0..f_D; got shape {c.shape}")
-    t = np.asarray(t, dtype=np.float64)
+    c = _coefficients(coefficients)
+    t = _points(t)
     prev, cur = np.ones_like(t), t.copy()
     total = c[0] * prev
     if c.size > 1:
         total = total + c[1] * cur
-    for k in range(2, c.size):
-        prev, cur = cur, ((2 * k + n - 4) * t * cur - (k - 1) * prev) / (k + n - 3)
-        total = total + c[k] * cur
-    return total
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(2, c.size):
+            prev, cur = cur, ((2 * k + n - 4) * t * cur - (k - 1) * prev) / (k + n - 3)
+            total = total + c[k] * cur
+    return _finite_values(total, t)
 
 
 def gegenbauer_series_derivative(n: int, coefficients, t) -> np.ndarray:
@@ -135,20 +167,21 @@ def gegenbauer_series_derivative(n: int, coefficients, t) -> np.ndarray:
     G'_k = [(2k + n - 4)(G_{k-1} + t G'_{k-1}) - (k - 1) G'_{k-2}] / (k + n - 3).
     """
     n = _check_n(n)
-    c = np.asarray(coefficients, dtype=np.float64)
-    t = np.asarray(t, dtype=np.float64)
+    c = _coefficients(coefficients)
+    t = _points(t)
     g_prev, g_cur = np.ones_like(t), t.copy()
     d_prev, d_cur = np.zeros_like(t), np.ones_like(t)
     total = np.zeros_like(t)
     if c.size > 1:
         total = total + c[1] * d_cur
-    for k in range(2, c.size):
-        den = k + n - 3
-        d_new = ((2 * k + n - 4) * (g_cur + t * d_cur) - (k - 1) * d_prev) / den
-        g_new = ((2 * k + n - 4) * t * g_cur - (k - 1) * g_prev) / den
-        g_prev, g_cur, d_prev, d_cur = g_cur, g_new, d_cur, d_new
-        total = total + c[k] * d_cur
-    return total
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(2, c.size):
+            den = k + n - 3
+            d_new = ((2 * k + n - 4) * (g_cur + t * d_cur) - (k - 1) * d_prev) / den
+            g_new = ((2 * k + n - 4) * t * g_cur - (k - 1) * g_prev) / den
+            g_prev, g_cur, d_prev, d_cur = g_cur, g_new, d_cur, d_new
+            total = total + c[k] * d_cur
+    return _finite_values(total, t)
 
 
 def adjacent_jacobi(n: int, k_max: int, a: int, b: int, t) -> np.ndarray:
@@ -171,6 +204,9 @@ def jacobi_log_value(k: int, a: float, b: float, t: float) -> tuple[float, float
     """
     k = check_int(k, "k", low=0)
     a, b = _check_parameters(a, b)
+    t = _points(t)
+    if t.ndim != 0:
+        raise ValueError(f"t must be a single point; got shape {t.shape}")
     t = float(t)
     if k == 0:
         return 1.0, 0.0
@@ -254,7 +290,13 @@ def gegenbauer_coefficients(n: int, f, degree: int) -> np.ndarray:
     weights = weights / weights.sum()
     G = gegenbauer(n, degree, nodes)
     r = np.array([float(harmonic_dimension(n, k)) for k in range(degree + 1)])
-    return r * (G @ (weights * f(nodes)))
+    values = np.asarray(f(nodes), dtype=np.float64)
+    if values.ndim == 0:
+        values = np.full(nodes.shape, float(values))
+    if values.shape != nodes.shape or not np.all(np.isfinite(values)):
+        raise ValueError(f"f must map an array of points in [-1, 1] to finite values of the same shape; "
+                         f"got shape {values.shape} with {np.count_nonzero(~np.isfinite(values))} non-finite")
+    return r * (G @ (weights * values))
 
 
 @lru_cache(maxsize=64)

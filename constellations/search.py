@@ -98,8 +98,10 @@ def max_margin_search(N: int, d: int, *, b_rel=None, seed: int = 0, restarts: in
     d = check_int(d, "d", low=1)
     restarts = check_int(restarts, "restarts", low=1)
     steps = check_int(steps, "steps", low=1)
+    seed = check_int(seed, "seed", low=0)
     check_scalar(t_start, "t_start", low=0.0, low_open=True)
     check_scalar(t_end, "t_end", low=0.0, low_open=True)
+    check_scalar(lr, "lr (learning rate)", low=0.0, low_open=True)
     if b_rel is not None:
         check_threshold(b_rel, "b_rel (relative bias)")
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ import constellations as cs
 from pathlib import Path
 
 from constellations import io, reference
-from experiments.lab import Config, Outcome, Timer, parse_arg, save_config
+from experiments.lab import Config, Outcome, parse_arg, run_section, save_config
 
 NAME = "foundation"
 TITLE = "Foundation: constellations built, verified, and claims C1/C2 traced"
@@ -52,9 +52,7 @@ def get_config(arg=None) -> Config:
 
 
 def run(config, out_root, *, progress: bool = False) -> Outcome:
-    with Timer() as timer:
-        markdown, checks = _run(config, Path(out_root) / NAME)
-    return Outcome(NAME, TITLE, markdown, checks, config.quick, timer.elapsed)
+    return run_section(NAME, TITLE, config, out_root, _run)
 
 
 def _run(config, out: Path):

@@ -27,7 +27,7 @@ from constellations import io
 from constellations.siglip.config import Config
 
 __all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "fmt_range", "load_average",
-           "machine_note", "mean_sd", "progress_bar", "parse_arg", "pyplot", "save_config", "save_fig", "table",
+           "machine_note", "mean_sd", "progress_bar", "parse_arg", "pyplot", "run_section", "save_config", "save_fig", "table",
            "verdict"]
 
 #: A claim holds when the mean paired difference is beyond this many standard errors of its threshold.
@@ -87,6 +87,13 @@ class Outcome:
     def claims(self) -> dict:
         """Claim name -> status (True, False or None)."""
         return {n: passed for n, (passed, kind) in self.checks.items() if kind == "claim"}
+
+
+def run_section(name: str, title: str, config, out_root, body) -> Outcome:
+    """A report section's ``run``: ``body(config, out_dir) -> (markdown, checks)`` timed and wrapped in an Outcome."""
+    t0 = time.perf_counter()
+    markdown, checks = body(config, Path(out_root) / name)
+    return Outcome(name, title, markdown, checks, bool(config["quick"]), time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------------------------

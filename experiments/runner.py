@@ -95,9 +95,12 @@ def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: boo
     import jax
 
     from constellations import io
+    from constellations.synthetic import enable_compilation_cache
 
-    # Geometry and reference checks are float64; the engines ask for float32 themselves.
+    # Geometry and reference checks are float64; the engines ask for float32 themselves. Compiled programs are
+    # kept across processes (off with CONSTELLATIONS_NO_COMPILATION_CACHE=1), so a second run starts warm.
     jax.config.update("jax_enable_x64", True)
+    enable_compilation_cache()
     out = Path(out)
     outcomes = []
     for name in names:

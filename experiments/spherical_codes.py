@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from constellations import bounds, codes, io
-from experiments.lab import Config, Outcome, Timer, parse_arg, save_config
+from experiments.lab import Config, Outcome, parse_arg, run_section, save_config
 
 NAME = "spherical_codes"
 TITLE = "Spherical codes: certified bounds on A(n, s) against the literature"
@@ -154,9 +154,7 @@ def get_config(arg=None) -> Config:
 
 
 def run(config, out_root, *, progress: bool = False) -> Outcome:
-    with Timer() as timer:
-        markdown, checks = _run(config, Path(out_root) / NAME)
-    return Outcome(NAME, TITLE, markdown, checks, config.quick, timer.elapsed)
+    return run_section(NAME, TITLE, config, out_root, _run)
 
 
 def _run(config, out: Path):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from constellations import batch, constructions as con, io
 from constellations.search import max_margin_search
-from experiments.lab import Config, Outcome, Timer, parse_arg, save_config
+from experiments.lab import Config, Outcome, parse_arg, run_section, save_config
 
 NAME = "theory"
 TITLE = "Constellation theory: constructions, max-margin search, C9, C4"
@@ -28,9 +28,7 @@ def get_config(arg=None) -> Config:
 
 
 def run(config, out_root, *, progress: bool = False) -> Outcome:
-    with Timer() as timer:
-        markdown, checks = _run(config, Path(out_root) / NAME)
-    return Outcome(NAME, TITLE, markdown, checks, config.quick, timer.elapsed)
+    return run_section(NAME, TITLE, config, out_root, _run)
 
 
 def _run(config, out: Path):

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from constellations import batch, reference
 from strategies import embedding_pairs, random_unit
@@ -32,6 +32,34 @@ def test_C4_guaranteed_fraction_never_exceeds_measured(pair, t, b_rel, data):
     r = batch.batch_robustness(U, V, t, -t * b_rel, B)
     assert r.guaranteed_fraction <= r.u_to_v_accuracy + 1e-12
     assert r.guaranteed_fraction <= r.v_to_u_accuracy + 1e-12
+
+
+@settings(max_examples=15)
+@given(st.sampled_from([33, 60]), st.integers(1, 2), st.floats(0.5, 2.5), st.floats(2.0, 5.0), st.integers(0, 2**31),
+       st.data())
+def test_C4_guarantee_is_positive_and_close_on_near_constellations(n, k, c, log10_t, seed, data):
+    """C4 (Prop. 1) where it says something: a random code with k points doubled (U = V, 2k tied pairs, so
+    retrieval fails for exactly 2k of the U_i and of the V_i), large t and b_rel = 1 - c / t just below the
+    tied inner product 1. The expected batch loss is then about N softplus(-c) B/N + 2k softplus(c) B(B-1)/(N(N-1)),
+    the guarantee 1 - N E[L_B] / (B (B - 1)) is positive (at least 0.3 in this range of N, k, c and B >= N - 4),
+    and it must stay below the measured accuracy
+    1 - 2k/N (a loss that is too small, or a wrong factor in the guarantee, shows here)."""
+    rng = np.random.default_rng(seed)
+    X = random_unit(rng, n, 24)
+    for i in range(k):  # X_{2i+1} := X_{2i}: U_{2i} and U_{2i+1} both tie between V_{2i} and V_{2i+1}
+        X[2 * i + 1] = X[2 * i]
+    V = X.copy()
+    B = data.draw(st.integers(max(int(np.floor(np.sqrt(n))) + 1, n - 4), n - 1))
+    t = 10.0**log10_t
+    r = batch.batch_robustness(X, V, t, -t * (1 - c / t), B)
+    # ties count as wrong (the gaps come from one product, so a duplicated point ties exactly)
+    assert r.u_to_v_accuracy == pytest.approx(1 - 2 * k / n) and r.v_to_u_accuracy == pytest.approx(1 - 2 * k / n)
+    assert r.guaranteed_fraction > 0  # not vacuous: the assertion below has something to check
+    assert r.guaranteed_fraction == pytest.approx(1 - n * r.expected_batch_loss / (B * (B - 1)), rel=1e-12)  # Prop. 1
+    assert r.guaranteed_fraction <= r.u_to_v_accuracy + 1e-12
+    assert r.guaranteed_fraction <= r.v_to_u_accuracy + 1e-12
+    xi = n * np.logaddexp(0, -c) * B / n + 2 * k * np.logaddexp(0, c) * B * (B - 1) / (n * (n - 1))
+    assert r.expected_batch_loss == pytest.approx(xi, rel=0.05)  # the other pairs' terms are negligible here
 
 
 def test_C4_is_informative_on_a_good_configuration():

@@ -366,6 +366,22 @@ def test_rankin_asymptotics():
     assert not B.rankin_cap_bound(5, 0.0).applicable and B.rankin_cap_bound(5, -0.5).value == math.inf
 
 
+@pytest.mark.parametrize("n", [3, 5, 8, 16, 40])
+def test_rankin_is_nondecreasing_in_s_where_the_clamp_acts(n):
+    """Rankin's cap bound (1955): the raw formula blows up as s -> 0+, so below its turning point s_n* it is
+    evaluated at s_n* (A(n, s) <= A(n, s_n*)). The bound must then be constant below s_n* and nondecreasing
+    in s everywhere, including across s_n*; without the clamp it would fall as s grows from 0."""
+    turning = B._rankin_turning_point(n)
+    assert 0 < turning < 0.99
+    grid = np.concatenate([np.geomspace(1e-6, turning, 12)[:-1], [turning],
+                           np.linspace(turning, 0.95, 12)[1:]])
+    values = [B.rankin_cap_bound(n, float(s)).log_value for s in grid]
+    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:])), values
+    assert values[0] == pytest.approx(values[len(grid) // 2 - 1], abs=1e-9)  # flat below s_n*
+    assert B.rankin_cap_bound(n, 1e-6).note  # says where it was evaluated
+    assert B._rankin_log(n, 1e-6) > B._rankin_log(n, turning) + 1  # the raw formula really does blow up there
+
+
 # ---------------------------------------------------------------------------------- property tests
 
 

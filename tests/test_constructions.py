@@ -115,6 +115,10 @@ def test_C11_k_modality_simplex(pair, k, delta):
     alpha = G.max()
     m = delta**2 * (1 - alpha) / 2
     b = delta**2 * (1 + alpha) / 2 - (1 - delta**2) / (k - 1)
+    # the construction's own promise is the theorem's formula, and the vectors achieve it
+    assert c.formula_margin == pytest.approx(m, abs=1e-12) and c.formula_relative_bias == pytest.approx(b, abs=1e-12)
+    assert c.margin == pytest.approx(c.formula_margin, abs=1e-12)
+    assert c.relative_bias == pytest.approx(c.formula_relative_bias, abs=1e-12)
     assert mods.shape == (k, len(X), X.shape[1] + k - 1)
     for a in range(k):
         for e in range(k):

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
 
 from constellations import geometry, loss, reference as ref
 from constellations.synthetic import DivergenceError, engine, train_grid, train_synthetic
@@ -345,3 +344,108 @@ def test_divergence_raises_with_the_run_named():
     """A run whose loss becomes non-finite stops the batch with DivergenceError naming the run."""
     with pytest.raises(DivergenceError, match=r"variant 1 .*lr=1e\+30"):
         train_grid(10, 3, [dict(lr=1e-2), dict(lr=1e30)], steps=50)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compilation: one program per shape and option set.
+
+
+def test_new_seed_and_values_reuse_the_compiled_program():
+    """Seed, b_rel0, t0, lr, the parameterization and the trainable mask are data: a second call that differs
+    only in them compiles nothing (counted by JAX's backend-compile events), and gives different runs."""
+    from jax._src import dispatch
+
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == dispatch.BACKEND_COMPILE_EVENT:
+            compiles.append(duration)
+
+    kw = dict(seeds=2, steps=40, metric_every=10)
+    first = train_synthetic(12, 3, seed=1, b_rel0=0.2, t0=5.0, lr=1e-2, trainable=("U", "V", "t", "bias"), **kw)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        second = train_synthetic(12, 3, seed=7, b_rel0=0.778, t0=10.0, lr=3e-2, trainable=("V", "t"),
+                                 parameterization="standard", **kw)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
+    assert not np.allclose(first.V, second.V)
+    for s in range(2):  # the frozen U of the second call is its own seed's start
+        np.testing.assert_allclose(second.U[s], np.asarray(engine.initial_embeddings(7, s, 2, 12, 3))[0], atol=1e-6)
+
+
+def test_enable_compilation_cache_creates_the_user_folder_and_env_turns_it_off(tmp_path, monkeypatch):
+    """enable_compilation_cache() points JAX's persistent cache at $XDG_CACHE_HOME/constellations/jax (created);
+    CONSTELLATIONS_NO_COMPILATION_CACHE=1 leaves it off; an existing JAX cache folder is kept."""
+    from constellations.synthetic import compilation, enable_compilation_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        monkeypatch.setenv(compilation.DISABLE_ENV, "1")
+        assert enable_compilation_cache() is None
+        assert jax.config.jax_compilation_cache_dir is None and not (tmp_path / "constellations").exists()
+        monkeypatch.delenv(compilation.DISABLE_ENV)
+        folder = enable_compilation_cache()
+        assert folder == tmp_path / "constellations" / "jax" and folder.is_dir()
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+        assert enable_compilation_cache(tmp_path / "elsewhere") == folder  # already set: kept
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
+
+
+@pytest.mark.parametrize("variant", ["exact", "epsilon"])
+def test_hand_written_block_gradient_equals_autodiff_and_reference(variant):
+    """The engine differentiates each (N, N) block by hand (one exponential per pair for value and slope):
+    value and d mean / d logits = autodiff of the mean of sigmoid_terms (float64 to 1e-13, float32 to 1e-6),
+    and for "exact" the edge's gradients w.r.t. U, V, t, b = reference.py's analytic ones (float64)."""
+    rng = np.random.default_rng(1)
+    for dtype, tol in ((jnp.float64, 1e-13), (jnp.float32, 1e-6)):
+        logits = jnp.asarray(rng.normal(scale=30, size=(9, 9)), dtype)
+        value, G = engine.logit_value_and_grad(logits, variant)
+        want_value, want_G = jax.value_and_grad(lambda l: jnp.mean(engine.sigmoid_terms(l, variant)))(logits)
+        np.testing.assert_allclose(value, want_value, rtol=tol)
+        np.testing.assert_allclose(G, want_G, rtol=tol, atol=tol * 1e-3)
+    if variant == "exact":
+        U, V = (_normalize(rng.normal(size=(8, 3))) for _ in range(2))
+        t, b_rel = 7.0, 0.4
+        value, gU, gV, dt, db = engine._edge_value_and_grad(jnp.asarray(U), jnp.asarray(V), t, -t * b_rel, "exact")
+        rU, rV, rt, rb = ref.relative_bias_loss_grad(U, V, t, b_rel)   # summed loss; b = -t b_rel
+        np.testing.assert_allclose(value * 64, ref.relative_bias_loss(U, V, t, b_rel), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(gU) * 64, rU, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(gV) * 64, rV, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(db * 64 * -t, rb, rtol=1e-10)                    # d/db_rel = -t d/db
+        np.testing.assert_allclose(dt * 64 - b_rel * db * 64, rt, rtol=1e-10)       # d/dt at fixed b_rel
+
+
+def test_row_tiles_of_a_large_block_equal_the_whole_block():
+    """Large blocks are visited in row tiles (memory O(rows N), no (N, N) array): value and gradients equal
+    the whole block's (float64, 1e-12), and the tile size divides N (None: the block is taken whole)."""
+    rng = np.random.default_rng(2)
+    Ya, Yc = (jnp.asarray(_normalize(rng.normal(size=(12, 4)))) for _ in range(2))
+    t, b = 9.0, -4.0
+    S = Ya @ Yc.T
+    value, G = engine.logit_value_and_grad(t * S + b)
+    want = (value, t * (G @ Yc), t * (G.T @ Ya), jnp.sum(G * S), jnp.sum(G))
+    for rows in (3, 4, 6):
+        got = engine._tiled_edge_value_and_grad(Ya, Yc, t, b, rows)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+    if jax.default_backend() == "cpu":
+        assert engine._tile_rows(100) is None and engine._tile_rows(997) is None
+        assert 4096 % engine._tile_rows(4096) == 0 and 1000 % engine._tile_rows(1000) == 0
+
+
+def test_tiled_metrics_equal_whole_block_metrics(monkeypatch):
+    """The in-graph records of a large run (row tiles) equal those of the whole block: loss, m*, b*_rel and
+    retrieval (float64, 1e-12)."""
+    cfg = engine.make_config(12, 4, steps=1, dtype="float64")
+    X = engine.initial_embeddings(3, 0, 2, 12, 4, jnp.float64)
+    params, rb = (X, jnp.array([np.log(8.0), 0.3, 0.0])), True
+    whole = engine.run_metrics(cfg, params, rb)
+    monkeypatch.setattr(engine, "_tile_rows", lambda N: 4)
+    tiled = engine.run_metrics(cfg, params, rb)
+    for name in engine.METRICS:
+        np.testing.assert_allclose(tiled[name], whole[name], rtol=1e-12, atol=1e-15, err_msg=name)

@@ -98,6 +98,63 @@ def test_retrieval_counts_ties_as_wrong_and_matches_dense():
     assert r.u_to_v_gap[0] == 0 and r.u_to_v_accuracy == pytest.approx(2 / 4)
 
 
+def test_retrieval_directions_are_not_interchangeable():
+    """C3's two directions differ: U = (e1, e2, e3), V_3 tilted towards e1. Every U_i retrieves V_i
+    (U -> V accuracy 1), but V_3's nearest U is U_1 (V -> U accuracy 2/3); the gaps of each direction are
+    the row and column formulas s_ii - max_{j != i} s_ij and s_ii - max_{j != i} s_ji."""
+    U = np.eye(3)
+    V = np.eye(3)
+    V[2] = np.array([2.0, 0.0, 1.0]) / np.sqrt(5)
+    r = cs.retrieval(U, V)
+    assert r.u_to_v_accuracy == 1.0 and r.v_to_u_accuracy == pytest.approx(2 / 3)
+    assert np.allclose(r.u_to_v_gap, [1 - 2 / np.sqrt(5), 1.0, 1 / np.sqrt(5)])
+    assert np.allclose(r.v_to_u_gap, [1.0, 1.0, 1 / np.sqrt(5) - 2 / np.sqrt(5)])
+    assert not r.all_correct and r.min_gap == pytest.approx(-1 / np.sqrt(5))
+    swapped = cs.retrieval(V, U)  # exchanging the modalities exchanges the directions
+    assert np.allclose(swapped.u_to_v_gap, r.v_to_u_gap) and np.allclose(swapped.v_to_u_gap, r.u_to_v_gap)
+
+
+@given(st.integers(2, 40), st.integers(1, 6), st.integers(1, 5), st.integers(0, 2**31))
+def test_retrieval_gaps_match_the_dense_row_and_column_formulas(n, d, block_rows, seed):
+    """Blocked retrieval (row blocks of 1-5 rows) equals the dense formulas, direction by direction, on
+    random pairs where the two directions' accuracies differ in general."""
+    rng = np.random.default_rng(seed)
+    U, V = random_unit(rng, n, d), random_unit(rng, n, d)
+    r = cs.retrieval(U, V, block_bytes=8 * n * block_rows)
+    S = U @ V.T
+    off = S - np.diag(np.full(n, np.inf))
+    assert np.allclose(r.u_to_v_gap, np.diag(S) - off.max(axis=1), atol=1e-14)
+    assert np.allclose(r.v_to_u_gap, np.diag(S) - off.max(axis=0), atol=1e-14)
+    if np.all(np.abs(np.diag(S) - off.max(axis=1)) > 1e-12):  # no near-ties: the accuracies are determined
+        assert r.u_to_v_accuracy == np.mean(S.argmax(axis=1) == np.arange(n))
+    if np.all(np.abs(np.diag(S) - off.max(axis=0)) > 1e-12):
+        assert r.v_to_u_accuracy == np.mean(S.argmax(axis=0) == np.arange(n))
+
+
+def test_all_correct_tie_rule_beyond_constellations():
+    """all_correct is 'every gap > 0' (ties count as wrong), not m* > 0: (a) retrieval can be all correct
+    while m* < 0; (b) an exact tie (a duplicated point, m* = 0) is not correct; (c) a duplicated random
+    point ties exactly too (the gaps come from one product, so rounding does not break the tie)."""
+    a = np.sqrt(0.19)
+    U = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.9, a, 0.0]])
+    V = np.array([[1.0, 0.0, 0.0], [0.0, np.sqrt(0.75), 0.5], [0.9, a, 0.0]])  # s_22 = 0.5 < s_13 = 0.9
+    m, _ = cs.margin_and_relative_bias(U, V)
+    r = cs.retrieval(U, V)
+    assert m == pytest.approx(-0.2) and r.all_correct and r.min_gap == pytest.approx(0.1)
+    X = np.eye(3)
+    dup = np.vstack([X, X[:1]])
+    r = cs.retrieval(dup, dup)
+    assert r.min_gap == 0 and not r.all_correct
+    assert cs.margin_and_relative_bias(dup, dup)[0] == 0
+    rng = np.random.default_rng(7)
+    Y = random_unit(rng, 9, 13)
+    Y[5] = Y[2]
+    r = cs.retrieval(Y, Y)
+    assert r.u_to_v_gap[2] == 0 and r.v_to_u_gap[5] == 0 and not r.all_correct
+    assert r.u_to_v_accuracy == pytest.approx(7 / 9) and r.v_to_u_accuracy == pytest.approx(7 / 9)
+    assert abs(cs.margin_and_relative_bias(Y, Y)[0]) <= 1e-15  # rows are unit only to rounding
+
+
 def test_blocked_margin_memory_is_linear_in_n():
     """N = 20,000 (a dense float64 Gram matrix would take 3.2 GB): peak traced memory stays < 250 MB."""
     rng = np.random.default_rng(1)

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
-from constellations import loss, reference as ref
-from strategies import embedding_pairs, random_unit
+from constellations import loss, margin_and_relative_bias, reference as ref
+from strategies import constellations, embedding_pairs, random_unit
 
 REDUCTIONS = ["sum", "per_example", "mean"]
 
@@ -123,6 +123,21 @@ def test_log_loss_is_log_of_loss(pair, t, b):
     val = ref.sigmoid_loss(U, V, t, b)
     if val > 1e-300:
         np.testing.assert_allclose(lg, np.log(val), rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=15)
+@given(constellations(max_n=20), st.floats(20.0, 24.0))
+def test_log_loss_is_exact_in_the_softplus_tail(pair, t_margin):
+    """C1 (Thm 3.2) in the log domain: at b = -t b*_rel with t m* in [20, 24] every logit lies in softplus's
+    tail (x <= -20, where log softplus(x) = x + log1p(-e^x / 2 + e^{2x} / 3) is used), and the loss itself
+    is still representable: log_sigmoid_loss must equal log L_sig to 1e-12 (the tail's correction is e^x,
+    about 1e-10 here, so a wrong tail formula shows)."""
+    U, V = pair
+    m, b_rel = margin_and_relative_bias(U, V)
+    assume(m > 0.02)
+    t = t_margin / m
+    lg = float(loss.log_sigmoid_loss(U, V, t, -t * b_rel))
+    assert abs(lg - np.log(ref.sigmoid_loss(U, V, t, -t * b_rel))) <= 1e-12
 
 
 @given(st.integers(2, 5), st.sampled_from(["complete", "star"]), st.sampled_from(["standard", "relative_bias"]),

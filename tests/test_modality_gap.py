@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from scipy.optimize import minimize
 
 import constellations as cs
 from constellations import modality_gap as mg
 from constellations.search import max_margin_search
+from constellations.constructions import regular_simplex
 from strategies import random_unit
 
 
@@ -139,3 +140,64 @@ def test_C13_xi_is_zero_iff_differences_are_equal(n, d, delta, noise, seed):
         xi = cs.xi_statistic(U, V2)
         assert xi == pytest.approx(np.mean(np.sum(D**2, 1)) - np.sum(D.mean(0) ** 2), abs=1e-12)
         assert (xi > 1e-20) == (not np.allclose(D, D[0], atol=1e-10, rtol=0))
+
+
+# A configuration (found by a search over d = 3, N = 5) that meets the sign condition with small margins
+# (min s_ii = 0.005, max s_ij = -0.005): the construction's support has 2 points and h separates only
+# 3 = N - d + 1 of the 5 V's, so the count is not trivially N.
+TIGHT_U = np.array([[-0.35, -0.1189, -0.9292], [0.3851, -0.2867, 0.8772], [-0.4912, -0.0051, -0.871],
+                    [-0.4243, 0.0547, -0.9039], [-0.5504, -0.1993, -0.8107]])
+TIGHT_V = np.array([[0.9063, -0.0306, -0.4216], [0.1607, -0.1559, 0.9746], [-0.7892, 0.4329, 0.4356],
+                    [-0.083, 0.9932, 0.0811], [-0.8171, 0.3415, 0.4645]])
+
+
+def test_C9_guarantee_close_to_tight():
+    """C9 (Thm 3.6) on a configuration where the theorem's N - d is nearly attained: 3 of 5 V's separated
+    (N - d = 2), the two support V's on the non-negative side, the count exactly that of V @ h < 0."""
+    U = TIGHT_U / np.linalg.norm(TIGHT_U, axis=1, keepdims=True)
+    V = TIGHT_V / np.linalg.norm(TIGHT_V, axis=1, keepdims=True)
+    assert mg.satisfies_sign_condition(U, V)
+    r = mg.modality_gap_direction(U, V)
+    check_direction(U, V, r)
+    assert r.guaranteed == 2 and r.n_separated == 3 and len(r.support) == 2
+    assert np.all(V[r.support] @ r.h >= 0)
+
+
+@given(sign_condition_configs())
+@settings(max_examples=8)
+def test_C9_caratheodory_step_acts_inside_the_construction(pair):
+    """C9's Caratheodory step (Thm 3.6, step 3) on a conic weight vector with full support: the LP's weights
+    replaced by uniform ones (h = mean U, valid when <mean U, U_i> > 0), the direction must still come out
+    with at most d support points and N - d separated V's, so the reduction really ran."""
+    U, V = pair
+    n, d = U.shape
+    assume(n >= d + 2 and mg.satisfies_sign_condition(U, V) and np.all(U @ U.mean(0) > 0))
+    original = mg._conic_weights
+    try:
+        mg._conic_weights = lambda U_: (np.full(len(U_), 1.0 / len(U_)), float(np.min(U_ @ U_.mean(0))))
+        r = mg.modality_gap_direction(U, V)
+    finally:
+        mg._conic_weights = original
+    check_direction(U, V, r)
+    assert len(r.support) <= d < n
+    assert r.n_separated >= n - d
+
+
+def test_sign_condition_needs_both_halves_strictly():
+    """C9's hypothesis is two strict conditions (s_ii > 0 for all i, s_ij < 0 for all i != j);
+    configurations meeting only one of them, or one with equality, do not satisfy it."""
+    W = regular_simplex(3)  # s_ii = 1 > 0 and s_ij = -1/2 < 0: both hold
+    assert mg.satisfies_sign_condition(W, W)
+    Vn = np.tile(-np.ones(3) / np.sqrt(3), (3, 1))  # only the negatives: every s_ij = s_ii = -1/sqrt 3
+    assert cs.constellation_statistics(np.eye(3), Vn).max_negative < 0
+    assert not mg.satisfies_sign_condition(np.eye(3), Vn)
+    Up = np.array([[1.0, 0.0], [np.cos(0.3), np.sin(0.3)], [np.cos(0.6), np.sin(0.6)]])
+    assert not mg.satisfies_sign_condition(Up, Up)  # only the positives: s_ii = 1 but s_ij > 0
+    assert not mg.satisfies_sign_condition(np.eye(3), np.eye(3))  # s_ij = 0: not strictly negative
+    V0 = np.array([[0.0, -1.0, -1.0], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]])
+    V0 /= np.linalg.norm(V0, axis=1, keepdims=True)  # with U = I: s_00 = 0 exactly, every s_ij < 0
+    S = V0.T
+    assert S[0, 0] == 0 and np.all(S[~np.eye(3, dtype=bool)] < 0) and np.all(np.diag(S)[1:] > 0)
+    assert not mg.satisfies_sign_condition(np.eye(3), V0)
+    V0[0] = np.array([0.1, -1.0, -1.0]) / np.sqrt(2.01)  # s_00 = 0.1 / sqrt 2.01 > 0: now both hold
+    assert mg.satisfies_sign_condition(np.eye(3), V0)

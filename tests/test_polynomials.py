@@ -163,6 +163,16 @@ def test_sturm_test_is_exact():
     assert not P.is_negative_on([square[0] + Fraction(1, 10**30)] + square[1:], Fraction(-1), Fraction(1, 2))
 
 
+def test_sturm_test_refuses_a_zero_at_either_end():
+    """is_negative_on means strictly negative on the closed interval (the Delsarte LP certificate needs
+    f - delta < 0 on [-1, s]): a zero exactly at a or at b is refused, a zero just outside is not."""
+    assert not P.is_negative_on([Fraction(0), Fraction(-1)], Fraction(0), Fraction(1))   # -t: zero at a = 0
+    assert not P.is_negative_on([Fraction(0), Fraction(1)], Fraction(-1), Fraction(0))   # t: zero at b = 0
+    assert not P.is_negative_on([Fraction(-1), Fraction(-2), Fraction(-1)], Fraction(-1), Fraction(0))  # -(t+1)^2
+    assert P.is_negative_on([Fraction(0), Fraction(-1)], Fraction(1, 10**20), Fraction(1))
+    assert P.is_negative_on([Fraction(0), Fraction(1)], Fraction(-1), Fraction(-1, 10**20))
+
+
 @pytest.mark.parametrize("a,b", [(Fraction(1, 2), Fraction(-1, 2)), (Fraction(3), Fraction(2)), (Fraction(5, 2), Fraction(7, 2))])
 def test_exact_jacobi_coefficients_match_the_float_recursion(a, b):
     """The exact power-basis Jacobi polynomials evaluate (with polynomial_value) to jacobi_normalized."""

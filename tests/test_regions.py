@@ -30,7 +30,9 @@ def test_C7_every_configuration_is_outside_the_impossible_region(pair):
     mean_neg = (S.sum() - np.trace(S)) / (n * (n - 1))
     m_mean, b_mean = (mean_pos - mean_neg) / 2, (mean_pos + mean_neg) / 2
     tol = 1e-12
-    assert m_mean + b_mean <= 1 + tol
+    # m + b_rel <= 1 holds trivially for the means (m_mean + b_mean = mean s_ii <= 1): the content of C7
+    # at this point is the second inequality, which rests on the Cauchy-Schwarz step above.
+    assert m_mean + b_mean == pytest.approx(mean_pos, abs=1e-15)
     assert (3 - 4 / n) * m_mean <= 1 + b_mean + tol
     m, b = cs.margin_and_relative_bias(U, V)
     if m >= 0:
@@ -50,6 +52,34 @@ def test_C7_is_tight_at_the_simplex(n):
     assert regions.impossible_region(m, b, n).feasible
     if n > 2:  # at N = 2 the simplex is antipodal, m = 1, the end of the margin's domain
         assert not regions.impossible_region(m + 1e-6, b, n).feasible
+
+
+@given(st.integers(2, 200), st.floats(0.0, 0.2))
+def test_C7_max_margin_is_where_the_two_inequalities_meet(n, b_rel):
+    """C7 (Thm 3.4): max_margin = 1 / (2 - 2/N) (1/2 as N -> infinity) is the largest m C7 allows at any b_rel;
+    it is attained on the code line b_rel = 1 - m where (3 - 4/N) m = 1 + b_rel, so m just below it is
+    feasible there and m just above it is not, at any b_rel."""
+    check = regions.impossible_region(0.1, 0.0, n)
+    assert check.max_margin == pytest.approx(1 / (2 - 2 / n), rel=1e-15)
+    assert regions.impossible_region(0.1, 0.0).max_margin == 0.5
+    top = check.max_margin
+    if top < 1:
+        assert regions.impossible_region(top * (1 - 1e-9), 1 - top, n).feasible
+        assert not regions.impossible_region(min(top * (1 + 1e-6), 1.0), b_rel, n).feasible
+    assert regions.impossible_region(0.5 * (1 - 1e-9), 0.5).feasible
+    assert not regions.impossible_region(0.5 + 1e-6, 0.5).feasible
+
+
+def test_C7_boundary_is_allowed_and_just_beyond_is_not():
+    """C7 (Thm 3.4): both inequalities are non-strict (the simplex attains them), with atol = 0 on exact
+    binary values: m + b_rel = 1 exactly and (3 - 4/N) m = 1 + b_rel exactly are feasible; a few ulps more is not."""
+    assert regions.impossible_region(0.25, 0.75, atol=0.0).feasible
+    assert not regions.impossible_region(0.25, 0.75 + 2.0**-50, atol=0.0).feasible
+    assert regions.impossible_region(0.25, -0.5, 4, atol=0.0).feasible      # N = 4: 2 m = 0.5 = 1 + b_rel
+    assert not regions.impossible_region(0.25, -0.5 - 2.0**-50, 4, atol=0.0).feasible
+    assert not regions.impossible_region(0.25, -0.5, 5, atol=0.0).feasible  # N = 5: 2.2 m = 0.55 > 0.5
+    assert regions.impossible_region(0.25, -0.25, atol=0.0).feasible         # N -> infinity: 3 m = 0.75 = 1 + b_rel
+    assert not regions.impossible_region(0.25, -0.25 - 2.0**-50, atol=0.0).feasible
 
 
 def test_C7_names_the_violated_inequality():

@@ -40,7 +40,8 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from ..loss import sigmoid_loss_from_logits, softmax_loss_from_logits
-from .tiled import DEFAULT_TILE, add_stats, check_tile, sweep_tiles, tiled_sigmoid_loss
+from .tiled import DEFAULT_TILE, check_tile, sweep_tiles, tiled_sigmoid_loss
+from .tiles import add_stats
 
 PARAMETERIZATIONS = ("standard", "relative_bias", "softmax")
 IMPLEMENTATIONS = ("dense", "tiled", "all_gather", "ring", "ring_bidirectional")

@@ -41,7 +41,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ..loss import softplus
+from .tiles import add_stats, tile_terms
 
 #: How the tiles are swept: a ``lax.scan`` compiled by XLA (every backend), the Pallas kernels of
 #: :mod:`.tiled_pallas` compiled for GPU/TPU, or the same kernels in Pallas's interpreter (any backend).
@@ -79,36 +79,6 @@ def _blocks(a, size: int):
     n = -(-a.shape[0] // size)
     a = jnp.pad(a, ((0, n * size - a.shape[0]), (0, 0)))
     return a.reshape(n, size, a.shape[1])
-
-
-def tile_terms(s, t, b, rows, cols, n_rows: int, n_cols: int, positives: bool, gradients: bool):
-    """The per-pair math of one tile of similarities s (rows x cols), masked by global indices.
-
-    ``rows`` / ``cols`` are the global indices of the tile's rows and columns (broadcastable to s);
-    pairs past ``n_rows`` / ``n_cols`` (padding) count for nothing, pairs with rows == cols are the
-    positives when ``positives``. Returns ((sum of softplus(-z logit), sum / max / min of the negative
-    logits), G) with G = dL/dlogit = -z sigmoid(-z logit) (zero on padding) if ``gradients`` else None.
-    Shared by the scan sweep below and the Pallas kernels (:mod:`.tiled_pallas`).
-    """
-    zero = jnp.zeros((), s.dtype)
-    valid = (rows < n_rows) & (cols < n_cols)
-    pos = (rows == cols) if positives else jnp.zeros((), bool)
-    logits = t * s + b
-    w = jnp.where(pos, -logits, logits)                          # -z * logit
-    if gradients:
-        terms, sig = jax.jvp(softplus, (w,), (jnp.ones_like(w),))   # softplus(w), sigmoid(w): one exp
-        g = jnp.where(valid, jnp.where(pos, -sig, sig), zero)
-    else:
-        terms, g = softplus(w), None
-    neg = valid & ~pos
-    stats = (jnp.sum(jnp.where(valid, terms, zero)), jnp.sum(jnp.where(neg, logits, zero)),
-             jnp.max(jnp.where(neg, logits, -jnp.inf)), jnp.min(jnp.where(neg, logits, jnp.inf)))
-    return stats, g
-
-
-def add_stats(acc, part):
-    """Combine (loss, neg_sum, neg_max, neg_min) of two sets of tiles."""
-    return acc[0] + part[0], acc[1] + part[1], jnp.maximum(acc[2], part[2]), jnp.minimum(acc[3], part[3])
 
 
 def _sweep(x, y, t, b, tile_rows: int, tile_cols: int, positives: bool, gradients: bool):

@@ -10,7 +10,7 @@ block that many row programs would otherwise have to add into at once:
   a loop over all row blocks recomputes s^T = y_J x_I^T and adds dL/dy_J = t sum_I G_IJ^T x_I.
 
 So a differentiated call costs four GEMMs per tile (the logits twice) and no atomics; memory is
-O((R + C) d + tile^2) as for the scan. The per-pair math is :func:`.tiled.tile_terms` (and so
+O((R + C) d + tile^2) as for the scan. The per-pair math is :func:`.tiles.tile_terms` (and so
 :mod:`constellations.loss`), shared with the scan, with positives and padding masked by global
 indices. ``interpret=True`` runs the kernels in Pallas's interpreter on any backend (how the
 tests check them on CPU); compiled, they are for GPU (Triton) and TPU (Mosaic). They have not been
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from .tiled import add_stats, tile_terms
+from .tiles import add_stats, tile_terms
 
 _STATS = 8   # per row block: loss, neg_sum, neg_max, neg_min, dL/dt, dL/db, 2 unused (a lane-friendly width)
 

@@ -6,6 +6,10 @@ b*_rel, the loss curves and the final vectors), then prints one line per run. It
 the installed package; the paper's experiments E1-E9 are defined in the repository's lab
 (``python -m experiments run e6`` from a checkout).
 
+Compiled programs are kept in JAX's persistent compilation cache (``~/.cache/constellations/jax``,
+or under ``$XDG_CACHE_HOME``), so a second run of the same sizes starts at once; set
+``CONSTELLATIONS_NO_COMPILATION_CACHE=1`` to turn that off.
+
 Example::
 
     python -m constellations.synthetic train 100 10 --seeds 4 --b-rel0 0.778 --freeze bias --out runs/e6_point
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .. import io
+    from .compilation import enable_compilation_cache
     from .engine import TRAINABLE_NAMES
     from .train import train_synthetic
 
@@ -57,6 +62,7 @@ def main(argv=None) -> int:
         except ValueError as e:
             print(f"error: --out: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    enable_compilation_cache()
     try:
         res = train_synthetic(args.N, args.d, seeds=args.seeds, steps=args.steps, parameterization=args.parameterization,
                               t0=args.t0, b_rel0=args.b_rel0, trainable=[n for n in TRAINABLE_NAMES if n not in frozen],

@@ -20,18 +20,23 @@ Adam (optax.scale_by_adam: b1 0.9, b2 0.999, eps 1e-8, the PyTorch defaults) giv
 trainable parameters move by -lr times it, and the rows of every trainable modality are re-projected
 onto the unit sphere. Frozen parameters are carried through ``jnp.where`` and never move, bit for bit.
 
-Everything that may differ between runs of one sweep is data, not code: the seed index, t0, the
-initial bias, lr, the adapter's x0, the parameterization and which parameters train. So a sweep over
-seeds, initial or frozen values, parameterizations and trainable sets is one compiled function,
-``vmap``-ed over runs, with the steps in ``lax.scan``. Runs are fed to it in chunks (same compiled
+Everything that may differ between runs of one sweep is data, not code: the seed (as its raw PRNG
+key) and seed index, t0, the initial bias, lr, the adapter's x0, the parameterization and which
+parameters train. So a sweep over seeds, initial or frozen values, parameterizations and trainable
+sets is one compiled function, ``vmap``-ed over runs, with the steps in ``lax.scan``, and a second
+call with the same shapes and options compiles nothing. Runs are fed to it in chunks (same compiled
 code) so the display can show progress and the two halves of a batch can run on two cores.
 
 Precision: training is float32 (as the paper's PyTorch code); ``dtype="float64"`` exists for tests.
 Final margins are recomputed in float64 by :mod:`constellations.geometry`.
 
 The loss terms are the package's sigmoid loss, :func:`constellations.loss.sigmoid_terms_from_logits`
-(``loss="exact"``, the default; with ``store_sigmoid=True``: its softplus has a custom JVP that shares
-one exponential between the value and the gradient), or with ``loss="epsilon"`` the authors' float32 form
+(``loss="exact"``, the default). In training, each (N, N) block's value and gradient are taken by
+hand (:func:`logit_value_and_grad`: the float operations of the custom JVP of
+:func:`constellations.loss.softplus`, one exponential per pair shared by the value and the slope),
+so a step is three matrix products and about one elementwise pass per block, plus O(N d) work; on a
+CPU a large block is visited in row tiles that stay in the cache (:func:`_tiled_edge_value_and_grad`).
+With ``loss="epsilon"``, the authors' float32 form
 -log(sigmoid(x) + 1e-8) (:func:`constellations.loss.epsilon_sigmoid_terms`; opt-in, for exact
 comparison with the paper's numbers; see theory.md s.5: pairs with logits beyond ~16.6 saturate at
 18.42 and get no gradient).
@@ -54,7 +59,7 @@ import numpy as np
 import optax
 
 from .. import geometry
-from ..loss import normalize_rows as _normalize_rows, epsilon_sigmoid_terms, sigmoid_terms_from_logits, synchronization_graph
+from ..loss import epsilon_sigmoid_terms, normalize_rows, sigmoid_terms_from_logits, synchronization_graph
 
 PARAMETERIZATIONS = ("relative_bias", "standard")
 TRAINABLE_NAMES = ("U", "V", "t", "bias")
@@ -148,14 +153,17 @@ class RunInputs:
         return RunInputs(*(np.asarray(getattr(self, f.name))[idx] for f in dataclasses.fields(self)))
 
 
-def initial_embeddings(seed: int, seed_index: int, k: int, N: int, d: int, dtype=jnp.float32):
+def initial_embeddings(seed, seed_index, k: int, N: int, d: int, dtype=jnp.float32):
     """The initial vectors of a run: k x N independent uniform points on S^{d-1} (normalized Gaussians).
 
     They depend only on (seed, seed_index), so every variant of a sweep starts from the same
     configurations (common random numbers) and a locked modality is the same across variants.
+    ``seed`` is an int or the raw key ``jax.random.PRNGKey(seed)`` (how the compiled engine takes
+    it: as data, so a new seed does not compile a new program).
     """
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), seed_index)
-    return _normalize_rows(jax.random.normal(key, (k, N, d), dtype))
+    base = jax.random.PRNGKey(seed) if np.ndim(seed) == 0 else seed
+    key = jax.random.fold_in(base, seed_index)
+    return normalize_rows(jax.random.normal(key, (k, N, d), dtype))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,7 +182,7 @@ def effective_embeddings(cfg: EngineConfig, X, scalars):
         sign = jnp.where(jnp.arange(cfg.k) == 0, 1.0, -1.0).astype(X.dtype)[:, None, None]
         extra = jnp.broadcast_to(sign * lift, X.shape[:-1] + (1,))
         X = jnp.concatenate([delta * X, extra], axis=-1)
-    return _normalize_rows(X) if cfg.normalize else X
+    return normalize_rows(X) if cfg.normalize else X
 
 
 def _edge_blocks(cfg: EngineConfig, Y):
@@ -200,40 +208,120 @@ def loss_value(cfg: EngineConfig, params, relative_bias):
     return jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
 
 
-def _pair_loss(Ya, Yc, t, b, variant):
-    return jnp.mean(sigmoid_terms(t * (Ya @ Yc.T) + b, variant))
+def logit_value_and_grad(logits, variant: str = "exact", *, positives=None, size: int | None = None):
+    """Mean sigmoid-loss term of one (N, N) logit block and its gradient G = d mean / d logits.
+
+    "exact": with x = -z * logit (z = +1 on the diagonal), the terms are softplus(x) =
+    max(x, 0) + log1p(e^{-|x|}) and their slopes sigmoid(x), both from one exponential per pair, as
+    the custom JVP of :func:`constellations.loss.softplus` (the same float operations, so the same
+    values and gradients as autodiff of :func:`sigmoid_terms`), but by hand: no stored residuals and no
+    transposed pass, one fused loop over the block. "epsilon": autodiff of the authors' terms.
+
+    ``positives`` (a bool mask, default the diagonal) and ``size`` (the divisor of the mean, default
+    ``logits.size``) let a row tile of a larger block be handled ("exact" only): its share of the sum.
+    """
+    n = logits.size if size is None else size
+    if variant == "epsilon" and positives is None and size is None:
+        return jax.value_and_grad(lambda l: jnp.mean(sigmoid_terms(l, "epsilon")))(logits)
+    if variant != "exact":
+        raise ValueError(f"loss must be 'exact' for a tile, one of {LOSS_VARIANTS} for a block; got {variant!r}")
+    eye = jnp.eye(logits.shape[-2], logits.shape[-1], dtype=bool) if positives is None else positives
+    x = jnp.where(eye, -logits, logits)
+    e = jnp.exp(-jnp.abs(logits))
+    inv = 1 / (1 + e)
+    slope = jnp.where(x >= 0, inv, e * inv)
+    value = jnp.sum(jnp.maximum(x, 0) + jnp.log1p(e)) / n
+    return value, jnp.where(eye, -slope, slope) * (1 / n)
+
+
+def _edge_value_and_grad(Ya, Yc, t, b, variant):
+    """Mean loss of the edge (a, c) and its gradient w.r.t. Y^(a), Y^(c), t and b.
+
+    With S = Y^(a) Y^(c)T, logits t S + b and G = d mean / d logits: dY^(a) = t G Y^(c),
+    dY^(c) = t G^T Y^(a), dt = sum(G * S) = sum(Y^(a) * G Y^(c)) (no second pass over the block) and
+    db = sum(G). The block is touched by three matrix products and one elementwise loop; large
+    blocks on a CPU ("exact") one row tile at a time (:func:`_tiled_edge_value_and_grad`).
+    """
+    rows = _tile_rows(Ya.shape[0]) if variant == "exact" else None
+    if rows is not None:
+        return _tiled_edge_value_and_grad(Ya, Yc, t, b, rows)
+    S = Ya @ Yc.T
+    value, G = logit_value_and_grad(t * S + b, variant)
+    GYc = G @ Yc
+    return value, t * GYc, t * (Ya.T @ G).T, jnp.sum(Ya * GYc), jnp.sum(G)
+
+
+#: Pair terms per row tile of a large block on a CPU: a tile's few (rows, N) arrays stay in the L2 cache.
+CPU_TILE_PAIRS = 2**17
+
+
+def _tile_rows(N: int) -> int | None:
+    """Rows per tile for an (N, N) block (a divisor of N, at least 8), or None to take the block whole
+    (small N, N without such a divisor, or an accelerator)."""
+    if jax.default_backend() != "cpu" or N < 2 * max(8, CPU_TILE_PAIRS // N):
+        return None
+    rows = _divisor_near(N, max(8, CPU_TILE_PAIRS // N))
+    return rows if rows >= 8 else None
+
+
+def _tiled_edge_value_and_grad(Ya, Yc, t, b, rows: int):
+    """:func:`_edge_value_and_grad` ("exact") one tile of ``rows`` rows of the block at a time.
+
+    A ``lax.scan`` over row tiles of Y^(a) (``rows`` divides N): each tile's logits, slopes and G live
+    only in the cache, so memory is a few (rows, N) buffers instead of (N, N) ones, and no (N, N) array passes
+    through main memory. The sums over tiles differ from the whole block's only by float rounding.
+    """
+    N, d = Ya.shape
+    n_tiles = N // rows
+    columns = jnp.arange(Yc.shape[0])
+
+    def tile(carry, inputs):
+        value, gYc, db = carry
+        Ya_t, i = inputs
+        row = i * rows + jnp.arange(rows)
+        L = t * (Ya_t @ Yc.T) + b
+        v, G = logit_value_and_grad(L, "exact", positives=row[:, None] == columns[None, :], size=N * Yc.shape[0])
+        return (value + v, gYc + (Ya_t.T @ G).T, db + jnp.sum(G)), G @ Yc
+
+    zero = jnp.zeros((), Ya.dtype)
+    (value, gYc, db), GYc = jax.lax.scan(tile, (zero, jnp.zeros_like(Yc), zero),
+                                         (Ya.reshape(n_tiles, rows, d), jnp.arange(n_tiles)))
+    GYc = GYc.reshape(N, -1)
+    return value, t * GYc, t * gYc, jnp.sum(Ya * GYc), db
 
 
 def loss_and_grad(cfg: EngineConfig, params, relative_bias):
     """(L, dL/dparams) for one run: :func:`loss_value` and its gradient.
 
-    With one edge this is ``jax.value_and_grad(loss_value)``. With several, the edges are visited by
-    a ``lax.scan`` that differentiates one (N, N) block at a time and accumulates the gradients of
-    the vectors and of (t, b), then chains them back through the normalization / adapter and through
-    t = exp(t'), b = -t b_rel: the same numbers (up to float rounding), but each block stays in the
-    cache instead of materializing |G| blocks at once, which is about twice as fast on a CPU.
+    The pairwise blocks are differentiated by hand (:func:`_edge_value_and_grad`); the gradients of
+    the vectors and of (t, b) are then chained back through the normalization / adapter and through
+    t = exp(t'), b = -t b_rel by autodiff (O(N d) work). With several edges, a ``lax.scan`` visits one
+    (N, N) block at a time and accumulates, so each block stays in the cache instead of materializing
+    |G| blocks at once (about twice as fast on a CPU). Equal to ``jax.value_and_grad(loss_value)`` up
+    to float rounding (tests/test_engine.py).
     """
-    if len(cfg.edges) == 1:
-        return jax.value_and_grad(lambda p: loss_value(cfg, p, relative_bias))(params)
     X, scalars = params
     Y, vjp_embed = jax.vjp(lambda X, s: effective_embeddings(cfg, X, s), X, scalars)
     (t, b), vjp_tb = jax.vjp(lambda s: _temperature_and_bias(s, relative_bias), scalars)
-    grad_pair = jax.value_and_grad(_pair_loss, argnums=(0, 1, 2, 3))
-
-    def edge(carry, ac):
-        total, gY, gt, gb = carry
-        a, c = ac[0], ac[1]
-        value, (ga, gc, dt, db) = grad_pair(Y[a], Y[c], t, b, cfg.loss)
-        gY = gY.at[a].add(ga).at[c].add(gc)
-        return (total + value, gY, gt + dt, gb + db), None
-
-    zero = jnp.zeros((), Y.dtype)
-    edges = jnp.asarray(cfg.edges, jnp.int32)
-    (total, gY, gt, gb), _ = jax.lax.scan(edge, (zero, jnp.zeros_like(Y), zero, zero), edges)
     n = len(cfg.edges)
-    gX, gs_embed = vjp_embed(gY / n)
-    (gs_tb,) = vjp_tb((gt / n, gb / n))
-    return total / n, (gX, gs_embed + gs_tb)
+    if cfg.edges == ((0, 1),):
+        total, ga, gc, gt, gb = _edge_value_and_grad(Y[0], Y[1], t, b, cfg.loss)
+        gY = jnp.stack([ga, gc])
+    else:
+        def edge(carry, ac):
+            total, gY, gt, gb = carry
+            a, c = ac[0], ac[1]
+            value, ga, gc, dt, db = _edge_value_and_grad(Y[a], Y[c], t, b, cfg.loss)
+            gY = gY.at[a].add(ga).at[c].add(gc)
+            return (total + value, gY, gt + dt, gb + db), None
+
+        zero = jnp.zeros((), Y.dtype)
+        edges = jnp.asarray(cfg.edges, jnp.int32)
+        (total, gY, gt, gb), _ = jax.lax.scan(edge, (zero, jnp.zeros_like(Y), zero, zero), edges)
+        total, gY, gt, gb = total / n, gY / n, gt / n, gb / n
+    gX, gs_embed = vjp_embed(gY)
+    (gs_tb,) = vjp_tb((gt, gb))
+    return total, (gX, gs_embed + gs_tb)
 
 
 def run_metrics(cfg: EngineConfig, params, relative_bias):
@@ -246,18 +334,23 @@ def run_metrics(cfg: EngineConfig, params, relative_bias):
     X, scalars = params
     t, b = _temperature_and_bias(scalars, relative_bias)
     Y = effective_embeddings(cfg, X, scalars)
-    S = _edge_blocks(cfg, Y)
-    eye = jnp.eye(cfg.N, dtype=bool)
-    positives = jnp.diagonal(S, axis1=1, axis2=2)                           # (E, N)
-    negatives = jnp.where(eye, -jnp.inf, S)
-    min_pos, max_neg = jnp.min(positives), jnp.max(negatives)
+    rows = _tile_rows(cfg.N) if cfg.loss == "exact" and cfg.edges == ((0, 1),) else None
+    if rows is not None:
+        loss, min_pos, max_neg, retrieval = _tiled_edge_metrics(Y[0], Y[1], t, b, rows)
+    else:
+        S = _edge_blocks(cfg, Y)
+        eye = jnp.eye(cfg.N, dtype=bool)
+        positives = jnp.diagonal(S, axis1=1, axis2=2)                       # (E, N)
+        negatives = jnp.where(eye, -jnp.inf, S)
+        min_pos, max_neg = jnp.min(positives), jnp.max(negatives)
+        retrieval = jnp.mean(positives > jnp.max(negatives, axis=2))
+        loss = jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
     src = np.array([a for a, _ in cfg.edges])
     dst = np.array([c for _, c in cfg.edges])
     diff = Y[src] - Y[dst]                                                  # (E, N, d')
     xi = jnp.mean(jnp.sum(jnp.mean(diff**2, axis=1), -1) - jnp.sum(jnp.mean(diff, axis=1) ** 2, -1))
-    retrieval = jnp.mean(positives > jnp.max(negatives, axis=2))
     return {
-        "loss": jnp.mean(sigmoid_terms(t * S + b, cfg.loss)),
+        "loss": loss,
         "t": t,
         "b_rel": -b / t,
         "margin": (min_pos - max_neg) / 2,
@@ -267,12 +360,34 @@ def run_metrics(cfg: EngineConfig, params, relative_bias):
     }
 
 
+def _tiled_edge_metrics(Ya, Yc, t, b, rows: int):
+    """Loss, min positive, max negative and U->V retrieval of one large block, one row tile at a time
+    (as :func:`_tiled_edge_value_and_grad`: no (N, N) array)."""
+    N = Ya.shape[0]
+    columns = jnp.arange(N)
+
+    def tile(carry, inputs):
+        value, min_pos, max_neg = carry
+        Ya_t, i = inputs
+        S = Ya_t @ Yc.T
+        eye = (i * rows + jnp.arange(rows))[:, None] == columns[None, :]
+        v, _ = logit_value_and_grad(t * S + b, "exact", positives=eye, size=N * N)
+        positive = jnp.sum(jnp.where(eye, S, 0), axis=1)                    # one positive per row
+        negative = jnp.max(jnp.where(eye, -jnp.inf, S), axis=1)
+        return (value + v, jnp.minimum(min_pos, jnp.min(positive)), jnp.maximum(max_neg, jnp.max(negative))), \
+            positive > negative
+
+    inf = jnp.asarray(jnp.inf, Ya.dtype)
+    (value, min_pos, max_neg), hits = jax.lax.scan(tile, (jnp.zeros((), Ya.dtype), inf, -inf),
+                                                   (Ya.reshape(N // rows, rows, -1), jnp.arange(N // rows)))
+    return value, min_pos, max_neg, jnp.mean(hits)
+
+
 _adam = optax.scale_by_adam()  # b1 = 0.9, b2 = 0.999, eps = 1e-8 (PyTorch's defaults)
 
 
-def _init_state(cfg: EngineConfig, seed: int, run):
+def _init_state(cfg: EngineConfig, X, run):
     dtype = _dtype(cfg)
-    X = initial_embeddings(seed, run["seed_index"], cfg.k, cfg.N, cfg.d, dtype)
     scalars = jnp.stack([jnp.log(run["t0"]), run["bias0"], run["adapter_x0"]]).astype(dtype)
     params = (X, scalars)
     return params, _adam.init(params)
@@ -288,17 +403,30 @@ def train_step(cfg: EngineConfig, state, run):
     (dX, ds), opt_state = _adam.update(grads, opt_state)
     X, scalars = params
     lr = run["lr"].astype(X.dtype)
-    X = jnp.where(train_X, _normalize_rows(X - lr * dX), X)
+    X = jnp.where(train_X, normalize_rows(X - lr * dX), X)
     scalars = jnp.where(train_s, scalars - lr * ds, scalars)
     return ((X, scalars), opt_state), loss
 
 
-@partial(jax.jit, static_argnames=("cfg", "seed"))
-def _init_chunk(cfg: EngineConfig, seed: int, runs):
-    def one(run):
-        state = _init_state(cfg, seed, run)
+#: One run's :func:`initial_embeddings` from the raw key, compiled once per shape. Outside the chunk
+#: program on purpose: the random-number program is slow to compile (seconds), and a vmapped copy
+#: inside every chunk program would compile again for each chunk size.
+_initial_embeddings_jit = jax.jit(initial_embeddings, static_argnums=(2, 3, 4, 5))
+
+
+def _chunk_initial_embeddings(cfg: EngineConfig, key, seed_index) -> np.ndarray:
+    """(R, k, N, d) initial vectors of the runs of a chunk (see :func:`initial_embeddings`), on the host."""
+    dtype = _dtype(cfg)
+    return np.stack([np.asarray(_initial_embeddings_jit(key, np.int32(i), cfg.k, cfg.N, cfg.d, dtype)) for i in seed_index])
+
+
+@partial(jax.jit, static_argnames=("cfg",))
+def _init_chunk(cfg: EngineConfig, X0, runs):
+    """Initial states and metrics of a chunk from its initial vectors X0 (R, k, N, d)."""
+    def one(X, run):
+        state = _init_state(cfg, X, run)
         return state, run_metrics(cfg, state[0], run["relative_bias"])
-    return jax.vmap(one)(runs)
+    return jax.vmap(one)(X0, runs)
 
 
 @partial(jax.jit, static_argnames=("cfg", "n_blocks"))
@@ -310,7 +438,34 @@ def _advance_chunk(cfg: EngineConfig, n_blocks: int, states, runs):
             return state, (losses, run_metrics(cfg, state[0], run["relative_bias"]))
         state, (losses, metrics) = jax.lax.scan(block, state, None, length=n_blocks)
         return state, losses.reshape(-1), metrics
-    return jax.vmap(one)(states, runs)
+    return _map_runs(one, states, runs)
+
+
+def _map_runs(f, *args):
+    """``jax.vmap(f)(*args)``; a chunk of one run calls f on it directly (no batch-of-one products)."""
+    if jax.tree.leaves(args)[0].shape[0] == 1:
+        out = f(*jax.tree.map(lambda a: a[0], args))
+        return jax.tree.map(lambda a: a[None], out)
+    return jax.vmap(f)(*args)
+
+
+def chunk_program_memory(cfg: EngineConfig, chunk_size: int = 1, n_blocks: int = 1) -> dict:
+    """XLA's memory analysis of the compiled training program of one chunk (compiles it; no run).
+
+    Returns bytes: ``temp_bytes`` (buffers live inside the program: the (N, N) blocks of a step and
+    the scan's records), ``argument_bytes``, ``output_bytes`` and ``total_bytes`` (their sum less the
+    arguments the outputs reuse).
+    """
+    runs = RunInputs(np.zeros(chunk_size, np.int32), *(np.ones(chunk_size) for _ in range(4)),
+                     np.ones(chunk_size, bool), np.ones((chunk_size, cfg.k + 3), bool))
+    data = _chunk_data(runs, np.float32 if cfg.dtype == "float32" else np.float64)
+    X0 = jax.ShapeDtypeStruct((chunk_size, cfg.k, cfg.N, cfg.d), _dtype(cfg))
+    states = jax.eval_shape(lambda X, d: _init_chunk(cfg, X, d)[0], X0, data)
+    m = _advance_chunk.lower(cfg, n_blocks, states, data).compile().memory_analysis()
+    out = {"temp_bytes": m.temp_size_in_bytes, "argument_bytes": m.argument_size_in_bytes,
+           "output_bytes": m.output_size_in_bytes}
+    out["total_bytes"] = out["temp_bytes"] + out["argument_bytes"] + out["output_bytes"] - m.alias_size_in_bytes
+    return out
 
 
 @partial(jax.jit, static_argnames=("cfg",))
@@ -334,24 +489,46 @@ class BatchOutput:
     wall_time_s: float
 
 
+def _chunk_data(runs: RunInputs, dtype) -> dict:
+    """The per-run inputs as device arrays, real numbers in the training dtype (converted on the host)."""
+    real = ("t0", "bias0", "lr", "adapter_x0")
+    return {f.name: jnp.asarray(np.asarray(getattr(runs, f.name), dtype if f.name in real else None))
+            for f in dataclasses.fields(runs)}
+
+
 def _divisor_near(n: int, target: int) -> int:
     """The largest divisor of n that is <= max(target, 1)."""
     target = max(1, min(n, target))
     return max(q for q in range(1, target + 1) if n % q == 0)
 
 
+def default_workers() -> int:
+    """Threads feeding chunks: 2, or 1 when this process may use only one core (taskset, cgroup)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, usable))
+
+
+#: Pair terms per compiled call on a CPU (all runs of a chunk, all edges): about 10 runs at N = 100.
+CPU_CHUNK_PAIRS = 2**17
+
+
 def default_chunk_size(cfg: EngineConfig, n_runs: int, workers: int) -> int:
     """Runs per compiled call.
 
-    On a CPU one run per call is fastest for the paper's sizes: a run's (N, N) blocks stay in the L1/L2
-    cache, and a vmapped chunk of R runs costs more per run than R calls (measured in
-    experiments/bench_engine.py); the two workers keep both cores busy. On an accelerator, wide
-    chunks (up to 256 runs, or ~64 MiB of blocks) amortize the launch cost.
+    On a CPU, a step of one small run is a few dozen short kernels; a vmapped chunk of runs shares
+    them (at N = 100, the compiled step of a chunk of 10 runs took 20-25% less per run-step than one
+    run per call, measured on a loaded 2-core machine), up to about 2^17 pair terms per chunk,
+    beyond which the blocks leave the cache. Large N gives one run per chunk. The
+    chunk is picked near that cap so that the runs split evenly over the workers with the least
+    padding. On an accelerator, wide chunks (up to 256 runs, or ~64 MiB of blocks) amortize the
+    launch cost.
     """
-    if jax.default_backend() == "cpu":
-        return 1
-    per_run = len(cfg.edges) * cfg.N * cfg.N * 4
-    return max(1, min(256, (64 * 2**20) // per_run, math.ceil(n_runs / workers)))
+    per_run = len(cfg.edges) * cfg.N * cfg.N
+    if jax.default_backend() != "cpu":
+        return max(1, min(256, (64 * 2**20) // (4 * per_run), math.ceil(n_runs / workers)))
+    cap = max(1, min(CPU_CHUNK_PAIRS // per_run, math.ceil(n_runs / workers)))
+    waste = lambda c: math.ceil(n_runs / c) * c - n_runs  # noqa: E731
+    return min(range(max(1, cap // 2), cap + 1), key=lambda c: (waste(c), -c))
 
 
 def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: int | None = None,
@@ -361,7 +538,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
 
     Args:
       chunk_size: runs per compiled call (the last chunk is padded with copies of its first run).
-      workers: threads feeding chunks to the compiled function (default min(2, cpu count)).
+      workers: threads feeding chunks to the compiled function (default :func:`default_workers`).
       progress: a tqdm-like object with ``update(n)`` (counts run-steps), or None.
       calls_per_run: each chunk's steps are split into about this many calls, so progress shows
         and a diverging run stops the batch early.
@@ -371,7 +548,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
       DivergenceError: a run's loss or parameters became NaN or infinite.
     """
     R = len(runs)
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or default_workers()
     chunk_size = chunk_size or default_chunk_size(cfg, R, workers)
     n_blocks_total = cfg.steps // cfg.metric_every
     n_blocks = _divisor_near(n_blocks_total, math.ceil(n_blocks_total / max(1, calls_per_run)))
@@ -384,6 +561,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
     out_hist = {m: np.empty((R, cfg.n_metric_points), dtype) for m in METRICS}
     stop = threading.Event()
     describe = describe or (lambda i: f"run {i}")
+    key = jax.random.PRNGKey(seed)
 
     def check(values, idx, where):
         bad = ~np.all(np.isfinite(values.reshape(len(values), -1)), axis=1)
@@ -397,13 +575,9 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
     def do_chunk(start):
         idx = np.arange(start, min(start + chunk_size, R))
         padded = np.concatenate([idx, np.full(chunk_size - len(idx), idx[0])])
-        sub = runs.take(padded)
-        data = {f.name: jnp.asarray(getattr(sub, f.name)) for f in dataclasses.fields(sub)}
-        data["t0"] = data["t0"].astype(dtype)
-        data["bias0"] = data["bias0"].astype(dtype)
-        data["lr"] = data["lr"].astype(dtype)
-        data["adapter_x0"] = data["adapter_x0"].astype(dtype)
-        state, metrics0 = _init_chunk(cfg, seed, data)
+        data = _chunk_data(runs.take(padded), dtype)
+        X0 = _chunk_initial_embeddings(cfg, key, runs.seed_index[padded])
+        state, metrics0 = _init_chunk(cfg, X0, data)
         for m in METRICS:
             out_hist[m][idx, 0] = np.asarray(metrics0[m])[: len(idx)]
         for call in range(n_calls):
