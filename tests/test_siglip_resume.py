@@ -171,15 +171,16 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(tmp_path, straigh
 # SIGINT / SIGTERM: save at the current step, stop cleanly.
 
 
-def _signal_after(monkeypatch, signum, n):
-    """Make the process send itself ``signum`` right after its n-th training step."""
+def _signal_after(monkeypatch, signum, n, times=1):
+    """Make the process send itself ``signum`` (``times`` times) right after its n-th training step."""
     real, calls = train_module.train_steps, []
 
     def stepping(*args, **kwargs):
         out = real(*args, **kwargs)
         calls.append(1)
         if len(calls) == n:
-            os.kill(os.getpid(), signum)
+            for _ in range(times):
+                os.kill(os.getpid(), signum)
         return out
 
     monkeypatch.setattr(train_module, "train_steps", stepping)
@@ -199,6 +200,17 @@ def test_sigint_saves_the_current_step_and_resume_is_bit_identical(tmp_path, mon
     monkeypatch.undo()
     train(cfg, workdir)
     assert_same_run(workdir, straight)
+
+
+def test_a_second_sigint_aborts_without_saving(tmp_path, monkeypatch, straight):
+    """Two Ctrl-C: the second goes to Python's own handler (KeyboardInterrupt at once, no checkpoint), and the
+    handlers are restored."""
+    cfg, workdir = tiny(checkpoint_steps=5), tmp_path / "abort"
+    before = signal.getsignal(signal.SIGINT)
+    _signal_after(monkeypatch, signal.SIGINT, 2, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, workdir)
+    assert ckpt.latest_checkpoint(workdir) is None and signal.getsignal(signal.SIGINT) is before
 
 
 def test_sigterm_through_the_cli_exits_143_with_a_checkpoint(tmp_path, monkeypatch, capsys, straight):
