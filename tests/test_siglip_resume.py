@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -330,3 +331,39 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_pat
     with pytest.raises(ckpt.CorruptCheckpoint, match="no intact checkpoint"):
         train(cfg, workdir)
     assert (workdir / "config.json").read_bytes() == recorded
+
+
+@pytest.mark.parametrize("override,message", [
+    ("optim.lr=nan", "optim.lr must be a finite real"),
+    ("optim.lr=fast", "optim.lr must be a finite real"),
+    ("optim.lr=0", "optim.lr must be > 0"),
+    ("optim.b2=1.5", "optim.b2 must be < 1"),
+    ("optim.b1=-0.1", "optim.b1 must be >= 0"),
+    ("optim.grad_clip_norm=0", "optim.grad_clip_norm"),
+    ("optim.eps=0", "optim.eps must be > 0"),
+    ("optim.warmup_steps=-3", "optim.warmup_steps"),
+    ("optim.weight_decay=inf", "optim.weight_decay must be a finite real"),
+    ("loss.temperature_init=-1", "loss.temperature_init must be > 0"),
+    ("seed=-2", "seed must be an integer"),
+])
+def test_bad_config_values_are_refused_before_training(tmp_path, capsys, override, message):
+    """Issue 16.1: a bad --set value is one error line naming the field (exit 2), not a traceback or a run that
+    cannot learn (grad_clip_norm=0 scaled every gradient to zero)."""
+    from constellations.siglip.__main__ import main
+
+    cfg = Path(__file__).resolve().parents[1] / "experiments" / "siglip" / "shapes_tiny.py"
+    assert main(["train", "--config", str(cfg), "--workdir", str(tmp_path / "run"), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_unwritable_outputs_are_refused_before_the_work(tmp_path, capsys):
+    from constellations.siglip.__main__ import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["eval", "--workdir", str(tmp_path), "--json", str(blocker / "out.json")]) == 2
+    assert "--json" in capsys.readouterr().err
+    assert main(["embed", "--workdir", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err

@@ -72,8 +72,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(args) -> None:
+    """Refuse an output file that cannot be written before any work is done (ValueError naming the option)."""
+    from pathlib import Path
+
+    from .. import io
+
+    for option in ("out", "json"):
+        path = getattr(args, option, None)
+        if path in (None, "-") or (option == "out" and args.command not in ("embed", "plot", "report")):
+            continue
+        if Path(path).is_dir():
+            raise ValueError(f"--{option} {path} is a folder; give a file name")
+        try:
+            io.check_writable_dir(Path(path).parent)
+        except ValueError as e:
+            raise ValueError(f"--{option}: {e}") from None
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        _check_outputs(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.command in ("report", "embed") and getattr(args, "workdir", None) is None:
         return _pretrained_command(args)
     if args.command in ("plot", "config"):

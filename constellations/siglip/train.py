@@ -147,6 +147,34 @@ def validate_config(cfg: Config) -> None:
         raise ValueError("lit.cache_image_embeddings needs lit.enabled=True (the image tower must be frozen)")
     if cfg.loss.max_temperature is not None and not cfg.loss.max_temperature > 0:
         raise ValueError(f"loss.max_temperature must be None (no clamp) or > 0; got {cfg.loss.max_temperature!r}")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {cfg.seed!r}")
+    o = cfg.optim
+    _check_real(o.lr, "optim.lr", low=0.0, strict=True)
+    _check_real(o.b1, "optim.b1", low=0.0, high=1.0)
+    _check_real(o.b2, "optim.b2", low=0.0, high=1.0)
+    _check_real(o.eps, "optim.eps", low=0.0, strict=True)
+    _check_real(o.weight_decay, "optim.weight_decay", low=0.0)
+    if o.grad_clip_norm is not None:      # 0 would scale every gradient to nothing: the model never learns
+        _check_real(o.grad_clip_norm, "optim.grad_clip_norm (None: no clipping)", low=0.0, strict=True)
+    _check_real(o.warmup_fraction, "optim.warmup_fraction", low=0.0, high=1.0)
+    if o.warmup_steps is not None and (not isinstance(o.warmup_steps, int) or isinstance(o.warmup_steps, bool)
+                                       or o.warmup_steps < 0):
+        raise ValueError(f"optim.warmup_steps must be None or an integer >= 0; got {o.warmup_steps!r}")
+    _check_real(cfg.loss.temperature_init, "loss.temperature_init", low=0.0, strict=True)
+    _check_real(cfg.loss.bias_init, "loss.bias_init")
+    if cfg.loss.relative_bias_init is not None:
+        _check_real(cfg.loss.relative_bias_init, "loss.relative_bias_init")
+
+
+def _check_real(x, name: str, *, low: float | None = None, high: float | None = None, strict: bool = False) -> None:
+    """A finite real in [low, high) (low excluded too when ``strict``), or a ValueError naming the field."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite real number; got {x!r}")
+    if low is not None and (x < low or (strict and x == low)):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}; got {x!r}")
+    if high is not None and x >= high:
+        raise ValueError(f"{name} must be < {high:g}; got {x!r}")
 
 
 @dataclass
