@@ -12,7 +12,7 @@ Mutants are meaningful, not random: sign flips, off-by-one, wrong axis, wrong re
 clamp or check, < vs <=. Each targets the tests that claim to check that line, so a survivor is a
 test gap (or an equivalent mutant; those are listed in ``EQUIVALENT`` with the reason and not
 counted). Modules: loss, geometry, bounds, polynomials, codes, constructions, regions, search,
-dimension, modality_gap, batch. The synthetic engine is left out: it is being rewritten.
+dimension, modality_gap, batch and the synthetic engine (its hand-written step and Adam update).
 
 Not part of ``make test`` (it takes about 20-40 minutes on 2 busy cores; ``--part I/K`` splits it
 between K workers, ``--report`` merges their ``--results`` files).
@@ -279,13 +279,42 @@ MUTANTS = [
     m("batch: guarantee over B^2", "batch.py",
       "return BatchRobustness(xi, 1.0 - n * xi / (B * (B - 1)),", "return BatchRobustness(xi, 1.0 - n * xi / (B * B),",
       T + "test_batch.py::test_C4_guarantee_is_positive_and_close_on_near_constellations"),
+    # ------------------------------------------------------------------------------------- the synthetic engine
+    m("engine: relative bias b = +t b_rel", "synthetic/engine.py",
+      "b = jnp.where(relative_bias, -t * scalars[1], scalars[1])", "b = jnp.where(relative_bias, t * scalars[1], scalars[1])",
+      T + "test_engine.py::test_engine_loss_is_the_package_multimodal_loss"),
+    m("engine: positives' slope sign flipped", "synthetic/engine.py",
+      "return value, jnp.where(eye, -slope, slope) * (1 / n)", "return value, jnp.where(eye, slope, slope) * (1 / n)",
+      T + "test_engine.py::test_hand_written_block_gradient_equals_autodiff_and_reference"),
+    m("engine: slope without the e^{-|x|} branch", "synthetic/engine.py",
+      "    slope = jnp.where(x >= 0, inv, e * inv)\n    value = jnp.sum(", "    slope = jnp.where(x >= 0, inv, inv)\n    value = jnp.sum(",
+      T + "test_engine.py::test_hand_written_block_gradient_equals_autodiff_and_reference"),
+    m("engine: frozen embeddings still get gradients", "synthetic/engine.py",
+      "grads = (jnp.where(train_X, gX, 0), jnp.where(train_s, gs, 0))", "grads = (gX, jnp.where(train_s, gs, 0))",
+      T + "test_engine.py::test_steps_equal_hand_written_adam_reference"),
+    m("engine: step goes uphill", "synthetic/engine.py",
+      "X = jnp.where(train_X, normalize_rows(X - lr * dX), X)", "X = jnp.where(train_X, normalize_rows(X + lr * dX), X)",
+      T + "test_engine.py::test_steps_equal_hand_written_adam_reference"),
+    m("engine: no re-projection after the step", "synthetic/engine.py",
+      "X = jnp.where(train_X, normalize_rows(X - lr * dX), X)", "X = jnp.where(train_X, X - lr * dX, X)",
+      T + "test_engine.py::test_reprojection_keeps_rows_unit_norm"),
+    m("engine: frozen scalars move", "synthetic/engine.py",
+      "scalars = jnp.where(train_s, scalars - lr * ds, scalars)", "scalars = scalars - lr * ds",
+      T + "test_engine.py::test_frozen_parameters_never_move_bit_for_bit"),
     m("batch: range check sqrt(N) <= B", "batch.py",
       "if not (np.sqrt(n) < B < n):", "if not (np.sqrt(n) <= B < n):",
       T + "test_batch.py::test_C4_bad_batch_size"),
 ]
 
 #: Mutants that no test can see because the program does not change behaviour (name -> why).
-EQUIVALENT: dict[str, str] = {}
+EQUIVALENT: dict[str, str] = {
+    "engine: frozen embeddings still get gradients":
+        "the frozen rows are also kept by the update's jnp.where, and Adam is elementwise: the moments of "
+        "a frozen parameter never reach a trained one, so no output can change",
+    "engine: frozen scalars move":
+        "a frozen scalar's gradient is masked to 0 before Adam, whose moments then stay 0 and whose update "
+        "0 / (sqrt(0) + eps) is exactly 0: the scalar cannot move (the two masks guard each other)",
+}
 
 
 def check_mutants(root: Path = ROOT) -> list[str]:
