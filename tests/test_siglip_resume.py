@@ -16,13 +16,13 @@ import textwrap
 import threading
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
 from constellations.siglip import checkpoint as ckpt
 from constellations.siglip.__main__ import main as cli
-from constellations.siglip.config import default_config, merge
+from constellations.siglip.config import merge
+from siglip_runs import leaves_equal, tiny_config
 from constellations.siglip.train import ConfigChanged, TrainingInterrupted, check_resume_config, train
 
 train_module = importlib.import_module("constellations.siglip.train")   # the package re-exports train()
@@ -31,15 +31,7 @@ STEPS = 8
 
 
 def tiny(**updates):
-    base = dict(total_steps=STEPS, batch_size=16, log_steps=1, checkpoint_steps=1, progress=False,
-                data=dict(name="shapes", image_size=16, max_len=8),
-                model=dict(image_variant="mu/4"), eval=dict(every_steps=0, num_examples=32, batch_size=32))
-    return merge(merge(default_config(), base), updates)
-
-
-def leaves_equal(a, b) -> bool:
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+    return tiny_config(dict(total_steps=STEPS, checkpoint_steps=1), updates)
 
 
 def losses(workdir):

@@ -12,7 +12,8 @@ import pytest
 
 from constellations.siglip import checkpoint as ckpt
 from constellations.siglip.__main__ import main as cli
-from constellations.siglip.config import Config, apply_overrides, default_config, load_config, merge
+from constellations.siglip.config import apply_overrides, default_config, load_config, merge
+from siglip_runs import leaves_equal, tiny_config
 from constellations.siglip.data import ShapesDataset
 from constellations.siglip.losses import dense_sigmoid_loss
 from constellations.siglip.models import TwoTowers, init_towers, tower_configs
@@ -20,16 +21,8 @@ from constellations.siglip.tokenizer import WordTokenizer
 from constellations.siglip.train import TrainingDiverged, learning_rate_schedule, make_optimizer, kernel_mask, train
 
 
-def tiny(**updates) -> Config:
-    base = dict(total_steps=6, batch_size=16, log_steps=1, checkpoint_steps=100, progress=False,
-                data=dict(name="shapes", image_size=16, max_len=8),
-                model=dict(image_variant="mu/4"), eval=dict(every_steps=0, num_examples=32, batch_size=32))
-    return merge(merge(default_config(), base), updates)
-
-
-def leaves_equal(a, b) -> bool:
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+def tiny(**updates):
+    return tiny_config(dict(total_steps=6, checkpoint_steps=100), updates)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
