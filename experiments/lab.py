@@ -34,23 +34,41 @@ __all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compa
 Z = 2.0
 
 
+SCALES = ("quick", "full", "large")
+
+
+def parse_options(arg) -> tuple[str, int]:
+    """The argument of every ``get_config(arg)``, big_vision style: comma-separated options, a scale
+    ("quick": the test-suite scale; absent: "full", the lab scale of ``make reproduce``; "large": the
+    SigLIP studies' accelerator scale, wider towers and larger batches) and "seed=N" (default 0).
+    Returns (scale, seed).
+
+    >>> parse_options("large,seed=3")
+    ('large', 3)
+    """
+    scale, seed = "full", 0
+    for part in filter(None, (p.strip() for p in str(arg or "").split(","))):
+        key, eq, value = part.partition("=")
+        if part in ("quick", "large") and not eq and scale == "full":
+            scale = part
+        elif key == "seed" and eq and value.isdigit():
+            seed = int(value)
+        else:
+            raise ValueError("config argument: expected at most one of 'quick' / 'large' and 'seed=N' (N >= 0), "
+                             f"comma-separated; got {arg!r}")
+    return scale, seed
+
+
 def parse_arg(arg) -> tuple[bool, int]:
-    """The argument of every ``get_config(arg)``, big_vision style: comma-separated options, "quick" (the
-    test-suite scale; absent: full scale) and "seed=N" (default 0). Returns (quick, seed).
+    """(quick, seed) of a ``get_config`` argument (:func:`parse_options`), for configs with no "large" scale.
 
     >>> parse_arg("quick,seed=3")
     (True, 3)
     """
-    quick, seed = False, 0
-    for part in filter(None, (p.strip() for p in str(arg or "").split(","))):
-        key, eq, value = part.partition("=")
-        if part == "quick" and not eq:
-            quick = True
-        elif key == "seed" and eq and value.isdigit():
-            seed = int(value)
-        else:
-            raise ValueError(f"config argument: expected 'quick' and/or 'seed=N' (N >= 0), comma-separated; got {arg!r}")
-    return quick, seed
+    scale, seed = parse_options(arg)
+    if scale == "large":
+        raise ValueError(f"config argument: this entry has no 'large' scale (only the SigLIP studies do); got {arg!r}")
+    return scale == "quick", seed
 
 
 @dataclass

@@ -90,8 +90,12 @@ def check_label(passed, kind: str, quick: bool) -> str:
     return f"claim {verdict(passed, quick)}"
 
 
-def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: bool = True) -> list:
-    """Run entries by name at one scale and seed; each writes OUT/<name>/ and its summary.md. Returns the outcomes."""
+def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: bool = True, scale: str | None = None) -> list:
+    """Run entries by name at one scale and seed; each writes OUT/<name>/ and its summary.md. Returns the outcomes.
+
+    ``scale`` is "quick", "full" or "large" (:func:`experiments.lab.parse_options`); ``quick=True`` is "quick".
+    """
+    scale = scale or ("quick" if quick else "full")
     import jax
 
     from constellations import io
@@ -105,18 +109,19 @@ def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: boo
     outcomes = []
     for name in names:
         module = load(name)
-        config = module.get_config(f"quick,seed={seed}" if quick else f"seed={seed}")
-        print(f"[{module.NAME}] {module.TITLE} ({'quick' if quick else 'full'} scale, seed {seed})", flush=True)
+        config = module.get_config(f"seed={seed}" if scale == "full" else f"{scale},seed={seed}")
+        print(f"[{module.NAME}] {module.TITLE} ({scale} scale, seed {seed})", flush=True)
         outcome = module.run(config, out, progress=progress)
         io.write_text(out / module.NAME / "summary.md", outcome.markdown)
         for check, (passed, kind) in outcome.checks.items():
-            print(f"  [{check_label(passed, kind, quick)}] {check}")
+            print(f"  [{check_label(passed, kind, scale == 'quick')}] {check}")
         print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {out / module.NAME}", flush=True)
         outcomes.append(outcome)
     return outcomes
 
 
-def report_markdown(group: Group, outcomes, *, quick: bool, seed: int, seconds: float, note: str) -> str:
+def report_markdown(group: Group, outcomes, *, quick: bool, seed: int, seconds: float, note: str,
+                    scale: str | None = None) -> str:
     """One report for a group: the scale and machine, a table of every paper claim and its verdict, each section."""
     from experiments.lab import verdict
 
@@ -125,7 +130,7 @@ def report_markdown(group: Group, outcomes, *, quick: bool, seed: int, seconds: 
     n_checks = sum(1 for o in outcomes for _, kind in o.checks.values() if kind == "consistency")
     parts = [
         f"# {group.title}", "",
-        f"Scale: {'quick (test-suite sizes: no claim is judged)' if quick else 'full'}; seed {seed}; {note} at the "
+        f"Scale: {'quick (test-suite sizes: no claim is judged)' if quick else (scale or 'full')}; seed {seed}; {note} at the "
         f"start; total {seconds:.0f} s (" + ", ".join(f"{o.name} {o.wall_time_s:.0f} s" for o in outcomes) + "). "
         f"Rerun with `{group.command}`.", "",
         f"Consistency checks of our own code: {n_checks - len(failed)} of {n_checks} passed.", "",
@@ -156,6 +161,9 @@ def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser
     r = sub.add_parser("run", help="run entries or groups (report, synthetic, studies)")
     r.add_argument("names", nargs="+", metavar="NAME", help="entries (see list) or groups: " + ", ".join(GROUPS))
     r.add_argument("--quick", action="store_true", help="small sizes (the test-suite scale; claims are not judged)")
+    r.add_argument("--scale", choices=("quick", "full", "large"), default=None,
+                   help="quick (= --quick), full (the default) or large (the SigLIP studies at accelerator scale: "
+                        "wider towers, larger batches; run it where a GPU is at hand)")
     r.add_argument("--seed", type=int, default=0, help="seed of the data, initial vectors and towers (default 0)")
     r.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -172,9 +180,15 @@ def main(argv=None, *, prog: str = "python -m experiments") -> int:
             for name, g in GROUPS.items():
                 print(f"{name} (group{', writes ' + g.report if g.report else ''}): {', '.join(g.names)}")
             return 0
+        if args.quick and args.scale not in (None, "quick"):
+            raise ValueError(f"--quick and --scale {args.scale} disagree: give one")
+        args.scale = args.scale or ("quick" if args.quick else "full")
+        args.quick = args.scale == "quick"
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0; got {args.seed}")
         names = resolve(args.names)
+        for name in names:   # a scale an entry does not have is refused before anything runs
+            load(name).get_config(f"seed={args.seed}" if args.scale == "full" else f"{args.scale},seed={args.seed}")
         from constellations import io
 
         io.check_writable_dir(args.out)
@@ -183,7 +197,7 @@ def main(argv=None, *, prog: str = "python -m experiments") -> int:
         return EXIT_BAD_INPUT
     t0 = time.perf_counter()
     note = machine_note()
-    outcomes = run_entries(names, args.out, quick=args.quick, seed=args.seed,
+    outcomes = run_entries(names, args.out, scale=args.scale, seed=args.seed,
                            progress=not args.no_progress and sys.stderr.isatty())
     from constellations import io
 
@@ -192,7 +206,7 @@ def main(argv=None, *, prog: str = "python -m experiments") -> int:
         if group is not None and group.report:
             mine = [o for o in outcomes if o.name in group.names]
             text = report_markdown(group, mine, quick=args.quick, seed=args.seed, seconds=time.perf_counter() - t0,
-                                   note=note)
+                                   note=note, scale=args.scale)
             print(f"wrote {io.write_text(args.out / group.report, text)}", flush=True)
     failed = [f"{o.name}: {c}" for o in outcomes for c in o.failed()]
     if failed:
