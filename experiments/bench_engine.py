@@ -8,6 +8,8 @@ re-projection, masks, metric records) is measured as the engine's ratio to that 
 1. The E6 point (N = 100, d = 10, 5000 steps, b_rel frozen at 0.778, t, U, V trainable) through
    ``train_synthetic`` with 1, 20 and 100 runs in one call, after the process's first call; every
    timed call uses a new seed, so a program that recompiles for a new seed shows its fixed cost.
+   Twice: recording the loss before every step (the default) and every 10 steps (``loss_every=10``,
+   as E3, E4, E6 and E7 run), where the other steps skip the loss value's log1p pass.
 2. Scaling in N: the engine at (N, d) = (1000, 32) and (4096, 64), a few runs and steps, against
    the roof at the same shapes, with the memory of the compiled training program (XLA's
    ``memory_analysis`` of the engine's chunk program: its temporary buffers plus arguments and
@@ -79,25 +81,30 @@ def _seeds():
         yield seed
 
 
-def e6_point(repeats: int, counts=(1, 20, 100)) -> dict:
-    """Per-run ms and per-run-step ratio to the roof of the E6 point, 1, 20 and 100 runs per call."""
+def e6_point(repeats: int, counts=(1, 20, 100), loss_every: int = 1) -> dict:
+    """Per-run ms and per-run-step ratio to the roof of the E6 point, 1, 20 and 100 runs per call.
+
+    ``loss_every``: 1 records the loss before every step (``train_synthetic``'s default: one log1p per
+    pair every step); E6 itself records it every 10 steps, so most steps take the gradient alone.
+    """
     seeds = _seeds()
     roof_step = roof(E6_N, E6_D, E6_STEPS)
     cfg = engine.make_config(E6_N, E6_D, steps=E6_STEPS)
     chunks = {engine.default_chunk_size(cfg, R, engine.default_workers()): R for R in counts}
+    kw = dict(steps=E6_STEPS, loss_every=loss_every, **E6)
     for R in chunks.values():  # the process's first call of each chunk size (each compiles once)
-        train_synthetic(E6_N, E6_D, seeds=R, steps=E6_STEPS, seed=next(seeds), **E6)
+        train_synthetic(E6_N, E6_D, seeds=R, seed=next(seeds), **kw)
     rows = {R: [] for R in counts}
     for _ in range(repeats):
         for R in counts:
             r_step = roof_step(3)
             t0 = time.perf_counter()
-            train_synthetic(E6_N, E6_D, seeds=R, steps=E6_STEPS, seed=next(seeds), **E6)
+            train_synthetic(E6_N, E6_D, seeds=R, seed=next(seeds), **kw)
             wall = time.perf_counter() - t0
             rows[R].append((wall / R, wall / (R * E6_STEPS) / r_step, r_step, _load()))
     out = {}
-    print(f"[bench] E6 point (N {E6_N}, d {E6_D}, {E6_STEPS} steps, b_rel frozen at 0.778), "
-          f"median over {repeats} repeats, a new seed each call:")
+    print(f"[bench] E6 point (N {E6_N}, d {E6_D}, {E6_STEPS} steps, b_rel frozen at 0.778), loss recorded every "
+          f"{loss_every} step(s), median over {repeats} repeats, a new seed each call:")
     print("  runs/call  per-run ms  roof per step us  ratio per run-step  [min, max]   load")
     for R, rr in rows.items():
         a = np.asarray(rr)
@@ -125,11 +132,12 @@ def scaling(repeats: int) -> dict:
     out = {}
     print("[bench] scaling in N (engine through train_synthetic, E6 settings; memory: XLA memory_analysis of the "
           "compiled chunk program, one run, temporaries and temporaries + arguments + outputs, in (N, N) float32 blocks):")
-    print("      N    d  runs  steps  engine per run-step ms  roof per step ms  ratio   temp blocks  total blocks  load")
+    print("      N    d  runs  steps  loss every  engine per run-step ms  roof per step ms  ratio   temp blocks  "
+          "total blocks  load")
     seeds = _seeds()
-    for N, d, runs, steps in SCALING:
+    for (N, d, runs, steps), loss_every in [(row, le) for row in SCALING for le in (1, row[3] // 10)]:
         roof_step = roof(N, d, steps)
-        kw = dict(seeds=runs, steps=steps, metric_every=steps // 10, **E6)
+        kw = dict(seeds=runs, steps=steps, metric_every=steps // 10, loss_every=loss_every, **E6)
         train_synthetic(N, d, seed=next(seeds), **kw)
         ratios, engine_s, roof_s = [], [], []
         for _ in range(repeats):
@@ -141,10 +149,10 @@ def scaling(repeats: int) -> dict:
             engine_s.append(e)
             roof_s.append(r)
         mem = program_memory_blocks(N, d, steps)
-        row = {"N": N, "d": d, "runs": runs, "steps": steps, "engine_step_ms": float(np.median(engine_s) * 1e3),
+        row = {"N": N, "d": d, "runs": runs, "steps": steps, "loss_every": loss_every, "engine_step_ms": float(np.median(engine_s) * 1e3),
                "roof_step_ms": float(np.median(roof_s) * 1e3), "ratio": float(np.median(ratios)), **mem, "load": _load()}
-        out[f"{N}x{d}"] = row
-        print(f"  {N:5d}  {d:3d}  {runs:4d}  {steps:5d}  {row['engine_step_ms']:22.2f}  {row['roof_step_ms']:16.2f}  "
+        out[f"{N}x{d}, loss every {loss_every}"] = row
+        print(f"  {N:5d}  {d:3d}  {runs:4d}  {steps:5d}  {loss_every:10d}  {row['engine_step_ms']:22.2f}  {row['roof_step_ms']:16.2f}  "
               f"{row['ratio']:5.2f}   {row['temp_blocks']:11.1f}  {row['total_blocks']:12.1f}  {row['load']:.1f}")
     worst = max(o["ratio"] for o in out.values())
     print(f"  goal: within 1.5x of the roof -> {'met' if worst <= 1.5 else 'NOT met'} (worst median {worst:.2f}x)")
@@ -165,7 +173,8 @@ def main(argv=None) -> int:
     print(f"[bench] {os.cpu_count()} CPU cores ({len(report['affinity'] or [])} usable by this process), jax {jax.__version__}, "
           f"load average {_load():.1f} (other jobs on these cores inflate every number; the ratios are interleaved)")
     if not args.skip_e6_point:
-        report["e6_point"] = e6_point(args.repeats)
+        report["e6_point"] = e6_point(args.repeats, loss_every=1)
+        report["e6_point_loss_every_10"] = e6_point(args.repeats, loss_every=10)
     if not args.skip_scaling:
         report["scaling"] = scaling(args.repeats)
 

@@ -268,6 +268,26 @@ def test_runs_are_reproducible_independent_and_batching_does_not_change_them():
     assert not np.allclose(a.U[0], a.U[1])
 
 
+def test_loss_every_records_the_same_losses_and_trains_the_same_runs():
+    """loss_every = L computes the loss value at the last step of every L only: the recorded losses are the
+    every-step losses at ``loss_steps`` (L - 1, 2L - 1, ...; the last is the loss before the last step), and
+    the runs are the same (the gradient does not depend on the value: float32 rounding at most)."""
+    kw = dict(seeds=2, steps=120, seed=4, metric_every=40, b_rel0=0.5, workers=1)
+    every = train_synthetic(12, 3, **kw)
+    sparse = train_synthetic(12, 3, loss_every=20, **kw)
+    assert sparse.loss.shape == (2, 6) and list(sparse.loss_steps) == [19, 39, 59, 79, 99, 119]
+    np.testing.assert_allclose(sparse.loss, every.loss[:, sparse.loss_steps], rtol=1e-5)
+    np.testing.assert_allclose(sparse.final_loss, every.final_loss, rtol=1e-5)
+    np.testing.assert_allclose(sparse.U, every.U, atol=1e-5)
+    for m in ("t", "margin"):
+        np.testing.assert_allclose(sparse.history[m], every.history[m], rtol=1e-4, atol=1e-6)
+    assert list(every.loss_steps) == list(range(120))
+    with pytest.raises(ValueError, match="loss_every"):
+        train_synthetic(12, 3, steps=120, metric_every=40, loss_every=30)
+    with pytest.raises(DivergenceError):
+        train_grid(10, 3, [dict(lr=1e30)], steps=50, metric_every=10, loss_every=5)
+
+
 # ----------------------------------------------------------------------------------------------
 # Result against geometry.
 

@@ -102,6 +102,9 @@ class EngineConfig:
       adapter: the explicit adapter of C10 (k = 2).
       dtype: "float32" (training precision of the paper) or "float64" (needs jax x64).
       steps: training steps; metric_every: steps between two metric records (divides steps).
+      loss_every: steps between two records of the training loss (divides metric_every). The loss
+        value (one log1p per pair) is computed only at the recorded steps; the other steps take the
+        gradient alone, which is all Adam needs (about a quarter of a step's time at N = 100).
     """
 
     N: int
@@ -114,6 +117,12 @@ class EngineConfig:
     dtype: str
     steps: int
     metric_every: int
+    loss_every: int = 1
+
+    @property
+    def loss_steps(self) -> np.ndarray:
+        """Steps whose loss (before the step) is recorded: the last of every ``loss_every``."""
+        return np.arange(self.loss_every - 1, self.steps, self.loss_every)
 
     @property
     def n_metric_points(self) -> int:
@@ -208,7 +217,8 @@ def loss_value(cfg: EngineConfig, params, relative_bias):
     return jnp.mean(sigmoid_terms(t * S + b, cfg.loss))
 
 
-def logit_value_and_grad(logits, variant: str = "exact", *, positives=None, size: int | None = None):
+def logit_value_and_grad(logits, variant: str = "exact", *, positives=None, size: int | None = None,
+                         value: bool = True):
     """Mean sigmoid-loss term of one (N, N) logit block and its gradient G = d mean / d logits.
 
     "exact": with x = -z * logit (z = +1 on the diagonal), the terms are softplus(x) =
@@ -219,6 +229,7 @@ def logit_value_and_grad(logits, variant: str = "exact", *, positives=None, size
 
     ``positives`` (a bool mask, default the diagonal) and ``size`` (the divisor of the mean, default
     ``logits.size``) let a row tile of a larger block be handled ("exact" only): its share of the sum.
+    ``value=False`` skips the loss value (returned as 0; the gradient is unchanged): the log1p pass.
     """
     n = logits.size if size is None else size
     if variant == "epsilon" and positives is None and size is None:
@@ -230,11 +241,11 @@ def logit_value_and_grad(logits, variant: str = "exact", *, positives=None, size
     e = jnp.exp(-jnp.abs(logits))
     inv = 1 / (1 + e)
     slope = jnp.where(x >= 0, inv, e * inv)
-    value = jnp.sum(jnp.maximum(x, 0) + jnp.log1p(e)) / n
-    return value, jnp.where(eye, -slope, slope) * (1 / n)
+    total = jnp.sum(jnp.maximum(x, 0) + jnp.log1p(e)) / n if value else jnp.zeros((), logits.dtype)
+    return total, jnp.where(eye, -slope, slope) * (1 / n)
 
 
-def _edge_value_and_grad(Ya, Yc, t, b, variant):
+def _edge_value_and_grad(Ya, Yc, t, b, variant, value: bool = True):
     """Mean loss of the edge (a, c) and its gradient w.r.t. Y^(a), Y^(c), t and b.
 
     With S = Y^(a) Y^(c)T, logits t S + b and G = d mean / d logits: dY^(a) = t G Y^(c),
@@ -244,11 +255,14 @@ def _edge_value_and_grad(Ya, Yc, t, b, variant):
     """
     rows = _tile_rows(Ya.shape[0]) if variant == "exact" else None
     if rows is not None:
-        return _tiled_edge_value_and_grad(Ya, Yc, t, b, rows)
+        return _tiled_edge_value_and_grad(Ya, Yc, t, b, rows, value)
     S = Ya @ Yc.T
-    value, G = logit_value_and_grad(t * S + b, variant)
+    if variant == "exact":
+        total, G = logit_value_and_grad(t * S + b, variant, value=value)
+    else:
+        total, G = logit_value_and_grad(t * S + b, variant)
     GYc = G @ Yc
-    return value, t * GYc, t * (Ya.T @ G).T, jnp.sum(Ya * GYc), jnp.sum(G)
+    return total, t * GYc, t * (Ya.T @ G).T, jnp.sum(Ya * GYc), jnp.sum(G)
 
 
 #: Pair terms per row tile of a large block on a CPU: a tile's few (rows, N) arrays stay in the L2 cache.
@@ -264,7 +278,7 @@ def _tile_rows(N: int) -> int | None:
     return rows if rows >= 8 else None
 
 
-def _tiled_edge_value_and_grad(Ya, Yc, t, b, rows: int):
+def _tiled_edge_value_and_grad(Ya, Yc, t, b, rows: int, value: bool = True):
     """:func:`_edge_value_and_grad` ("exact") one tile of ``rows`` rows of the block at a time.
 
     A ``lax.scan`` over row tiles of Y^(a) (``rows`` divides N): each tile's logits, slopes and G live
@@ -276,21 +290,22 @@ def _tiled_edge_value_and_grad(Ya, Yc, t, b, rows: int):
     columns = jnp.arange(Yc.shape[0])
 
     def tile(carry, inputs):
-        value, gYc, db = carry
+        total, gYc, db = carry
         Ya_t, i = inputs
         row = i * rows + jnp.arange(rows)
         L = t * (Ya_t @ Yc.T) + b
-        v, G = logit_value_and_grad(L, "exact", positives=row[:, None] == columns[None, :], size=N * Yc.shape[0])
-        return (value + v, gYc + (Ya_t.T @ G).T, db + jnp.sum(G)), G @ Yc
+        v, G = logit_value_and_grad(L, "exact", positives=row[:, None] == columns[None, :], size=N * Yc.shape[0],
+                                    value=value)
+        return (total + v, gYc + (Ya_t.T @ G).T, db + jnp.sum(G)), G @ Yc
 
     zero = jnp.zeros((), Ya.dtype)
-    (value, gYc, db), GYc = jax.lax.scan(tile, (zero, jnp.zeros_like(Yc), zero),
+    (total, gYc, db), GYc = jax.lax.scan(tile, (zero, jnp.zeros_like(Yc), zero),
                                          (Ya.reshape(n_tiles, rows, d), jnp.arange(n_tiles)))
     GYc = GYc.reshape(N, -1)
-    return value, t * GYc, t * gYc, jnp.sum(Ya * GYc), db
+    return total, t * GYc, t * gYc, jnp.sum(Ya * GYc), db
 
 
-def loss_and_grad(cfg: EngineConfig, params, relative_bias):
+def loss_and_grad(cfg: EngineConfig, params, relative_bias, value: bool = True):
     """(L, dL/dparams) for one run: :func:`loss_value` and its gradient.
 
     The pairwise blocks are differentiated by hand (:func:`_edge_value_and_grad`); the gradients of
@@ -298,22 +313,22 @@ def loss_and_grad(cfg: EngineConfig, params, relative_bias):
     t = exp(t'), b = -t b_rel by autodiff (O(N d) work). With several edges, a ``lax.scan`` visits one
     (N, N) block at a time and accumulates, so each block stays in the cache instead of materializing
     |G| blocks at once (about twice as fast on a CPU). Equal to ``jax.value_and_grad(loss_value)`` up
-    to float rounding (tests/test_engine.py).
+    to float rounding (tests/test_engine.py). ``value=False``: the loss is returned as 0 (gradient only).
     """
     X, scalars = params
     Y, vjp_embed = jax.vjp(lambda X, s: effective_embeddings(cfg, X, s), X, scalars)
     (t, b), vjp_tb = jax.vjp(lambda s: _temperature_and_bias(s, relative_bias), scalars)
     n = len(cfg.edges)
     if cfg.edges == ((0, 1),):
-        total, ga, gc, gt, gb = _edge_value_and_grad(Y[0], Y[1], t, b, cfg.loss)
+        total, ga, gc, gt, gb = _edge_value_and_grad(Y[0], Y[1], t, b, cfg.loss, value)
         gY = jnp.stack([ga, gc])
     else:
         def edge(carry, ac):
             total, gY, gt, gb = carry
             a, c = ac[0], ac[1]
-            value, ga, gc, dt, db = _edge_value_and_grad(Y[a], Y[c], t, b, cfg.loss)
+            v, ga, gc, dt, db = _edge_value_and_grad(Y[a], Y[c], t, b, cfg.loss, value)
             gY = gY.at[a].add(ga).at[c].add(gc)
-            return (total + value, gY, gt + dt, gb + db), None
+            return (total + v, gY, gt + dt, gb + db), None
 
         zero = jnp.zeros((), Y.dtype)
         edges = jnp.asarray(cfg.edges, jnp.int32)
@@ -393,10 +408,10 @@ def _init_state(cfg: EngineConfig, X, run):
     return params, _adam.init(params)
 
 
-def train_step(cfg: EngineConfig, state, run):
-    """One full-batch Adam step of one run; returns (new state, loss before the step)."""
+def train_step(cfg: EngineConfig, state, run, value: bool = True):
+    """One full-batch Adam step of one run; returns (new state, loss before the step: 0 if not ``value``)."""
     params, opt_state = state
-    loss, (gX, gs) = loss_and_grad(cfg, params, run["relative_bias"])
+    loss, (gX, gs) = loss_and_grad(cfg, params, run["relative_bias"], value)
     train_X = run["trainable"][: cfg.k][:, None, None]
     train_s = run["trainable"][cfg.k:]
     grads = (jnp.where(train_X, gX, 0), jnp.where(train_s, gs, 0))
@@ -433,8 +448,15 @@ def _init_chunk(cfg: EngineConfig, X0, runs):
 def _advance_chunk(cfg: EngineConfig, n_blocks: int, states, runs):
     """n_blocks x metric_every steps of every run of a chunk: vmap over runs, lax.scan over steps."""
     def one(state, run):
+        def recorded(state, _):
+            """loss_every steps; the last one computes the loss value (the record)."""
+            if cfg.loss_every > 1:
+                state, _ = jax.lax.scan(lambda s, _: (train_step(cfg, s, run, value=False)[0], None), state, None,
+                                        length=cfg.loss_every - 1)
+            return train_step(cfg, state, run)
+
         def block(state, _):
-            state, losses = jax.lax.scan(lambda s, _: train_step(cfg, s, run), state, None, length=cfg.metric_every)
+            state, losses = jax.lax.scan(recorded, state, None, length=cfg.metric_every // cfg.loss_every)
             return state, (losses, run_metrics(cfg, state[0], run["relative_bias"]))
         state, (losses, metrics) = jax.lax.scan(block, state, None, length=n_blocks)
         return state, losses.reshape(-1), metrics
@@ -483,7 +505,7 @@ class BatchOutput:
 
     embeddings: np.ndarray      # (R, k, N, d') final vectors the loss sees
     scalars: np.ndarray         # (R, 3): t', bias, adapter x
-    loss: np.ndarray            # (R, steps): loss before each step
+    loss: np.ndarray            # (R, steps // loss_every): the loss before each step of cfg.loss_steps
     history: dict               # name -> (R, n_metric_points)
     history_steps: np.ndarray   # (n_metric_points,)
     wall_time_s: float
@@ -557,7 +579,7 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
     dtype = np.float32 if cfg.dtype == "float32" else np.float64
     out_emb = np.empty((R, k, N, dp), dtype)
     out_scalars = np.empty((R, 3), dtype)
-    out_loss = np.empty((R, cfg.steps), dtype)
+    out_loss = np.empty((R, cfg.steps // cfg.loss_every), dtype)
     out_hist = {m: np.empty((R, cfg.n_metric_points), dtype) for m in METRICS}
     stop = threading.Event()
     describe = describe or (lambda i: f"run {i}")
@@ -586,13 +608,14 @@ def run_batch(cfg: EngineConfig, runs: RunInputs, *, seed: int = 0, chunk_size: 
             state, losses, metrics = _advance_chunk(cfg, n_blocks, state, data)
             losses = np.asarray(losses)[: len(idx)]
             step0 = call * n_blocks * cfg.metric_every
-            check(losses, idx, f"between steps {step0} and {step0 + losses.shape[1]}")
-            out_loss[idx, step0:step0 + losses.shape[1]] = losses
+            check(losses, idx, f"between steps {step0} and {step0 + losses.shape[1] * cfg.loss_every}")
+            r0 = step0 // cfg.loss_every
+            out_loss[idx, r0:r0 + losses.shape[1]] = losses
             p0 = 1 + call * n_blocks
             for m in METRICS:
                 out_hist[m][idx, p0:p0 + n_blocks] = np.asarray(metrics[m])[: len(idx)]
             if progress is not None:
-                progress.update(len(idx) * losses.shape[1])
+                progress.update(len(idx) * losses.shape[1] * cfg.loss_every)
         params = state[0]
         check(np.asarray(params[0])[: len(idx)], idx, "at the end")
         out_emb[idx] = np.asarray(_final_embeddings(cfg, params))[: len(idx)]
@@ -639,7 +662,7 @@ def final_geometry(embeddings: np.ndarray, edges) -> tuple[np.ndarray, np.ndarra
 
 def make_config(N: int, d: int, *, steps: int, k: int = 2, graph="complete", normalize: bool = True,
                 loss: str = "exact", adapter: bool = False, dtype: str = "float32",
-                metric_every: int | None = None) -> EngineConfig:
+                metric_every: int | None = None, loss_every: int = 1) -> EngineConfig:
     """Validate the static options and build an :class:`EngineConfig`."""
     from .._validation import check_int
 
@@ -661,5 +684,9 @@ def make_config(N: int, d: int, *, steps: int, k: int = 2, graph="complete", nor
     metric_every = check_int(metric_every, "metric_every", low=1)
     if steps % metric_every:
         raise ValueError(f"metric_every must divide steps; got steps = {steps}, metric_every = {metric_every}")
+    loss_every = check_int(loss_every, "loss_every", low=1)
+    if metric_every % loss_every:
+        raise ValueError(f"loss_every must divide metric_every; got metric_every = {metric_every}, "
+                         f"loss_every = {loss_every}")
     return EngineConfig(N=N, d=d, k=k, edges=edges, normalize=bool(normalize), loss=loss, adapter=bool(adapter),
-                        dtype=dtype, steps=steps, metric_every=metric_every)
+                        dtype=dtype, steps=steps, metric_every=metric_every, loss_every=loss_every)

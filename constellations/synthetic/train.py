@@ -35,7 +35,10 @@ class SyntheticResult:
       b_rel: (*B,) final relative bias (-b / t in the standard parameterization).
       bias: (*B,) the final bias in the run's own coordinate (b_rel, or b for "standard").
       delta: (*B,) adapter delta = sigmoid(x) (NaN without adapter).
-      loss: (*B, steps) the loss before each step (reduction "mean").
+      loss: (*B, steps // loss_every) the loss before each step of ``loss_steps`` (reduction "mean").
+      loss_steps: (steps // loss_every,) the steps whose loss is recorded: every step by default; with
+        ``loss_every = L`` the last of every L (L - 1, 2L - 1, ..., steps - 1), so ``final_loss`` is
+        always the loss before the last step.
       margin, relative_bias: (*B,) m* and b*_rel of the final vectors (geometry, float64).
       history: metric name -> (*B, n_points) records at ``history_steps`` (float32, in-graph).
       history_steps: (n_points,) step numbers of the records (0 = initial state).
@@ -59,6 +62,7 @@ class SyntheticResult:
     config: dict
     variants: tuple = field(default=())
     wall_time_s: float = 0.0
+    loss_steps: np.ndarray | None = None
 
     @property
     def final_loss(self) -> np.ndarray:
@@ -117,7 +121,8 @@ def train_grid(N: int, d: int, variants: Sequence[Mapping[str, Any]] = ({},), *,
                parameterization: str = "relative_bias", t0: float = 10.0, b_rel0: float = 0.0,
                trainable: Sequence[str] = TRAINABLE_NAMES, lr: float = 1e-2, adapter_x0: float = 0.0, seed: int = 0,
                k: int = 2, graph="complete", adapter: bool = False, normalize: bool = True, loss: str = "exact",
-               dtype: str = "float32", metric_every: int | None = None, chunk_size: int | None = None,
+               dtype: str = "float32", metric_every: int | None = None, loss_every: int = 1,
+               chunk_size: int | None = None,
                workers: int | None = None, progress=None) -> SyntheticResult:
     """Train len(variants) x seeds runs in one compiled, vmapped call (see :func:`train_synthetic`).
 
@@ -129,7 +134,7 @@ def train_grid(N: int, d: int, variants: Sequence[Mapping[str, Any]] = ({},), *,
     seeds = check_int(seeds, "seeds (runs per variant)", low=1)
     seed = check_int(seed, "seed", low=0)
     cfg = engine.make_config(N, d, steps=steps, k=k, graph=graph, normalize=normalize, loss=loss, adapter=adapter,
-                             dtype=dtype, metric_every=metric_every)
+                             dtype=dtype, metric_every=metric_every, loss_every=loss_every)
     if isinstance(variants, Mapping) or not len(variants):
         raise ValueError("variants must be a non-empty sequence of dicts")
     base = dict(parameterization=parameterization, t0=t0, b_rel0=b_rel0, trainable=trainable, lr=lr,
@@ -164,7 +169,7 @@ def train_grid(N: int, d: int, variants: Sequence[Mapping[str, Any]] = ({},), *,
     return SyntheticResult(
         U=emb[..., 0, :, :], V=emb[..., 1, :, :], embeddings=emb,
         t=t.reshape(shape), b_rel=b_rel.reshape(shape), bias=bias.reshape(shape), delta=delta.reshape(shape),
-        loss=out.loss.reshape(shape + (cfg.steps,)),
+        loss=out.loss.reshape(shape + out.loss.shape[1:]), loss_steps=cfg.loss_steps,
         margin=margin.reshape(shape), relative_bias=rel.reshape(shape),
         history={m: h.reshape(shape + h.shape[1:]) for m, h in out.history.items()},
         history_steps=out.history_steps, config=engine_config_dict(cfg, seed=seed, seeds=seeds),
@@ -191,7 +196,9 @@ def train_synthetic(N: int, d: int, *, seeds: int = 1, steps: int = 5000, parame
       **options: keyword-only engine options: ``k`` (modalities; "U" is modality 0, "V" the others),
         ``graph`` ("complete", "star" or edges), ``adapter`` (explicit adapter of C10, k = 2; its x
         trains, from ``adapter_x0``), ``normalize`` (in-loss normalization, default True),
-        ``loss`` ("exact" or "epsilon"), ``dtype``, ``metric_every``, ``chunk_size``,
+        ``loss`` ("exact" or "epsilon"), ``dtype``, ``metric_every``, ``loss_every`` (record the
+        loss every L steps, the last of each L; the other steps skip the loss value, ~25% faster at
+        N = 100; must divide metric_every), ``chunk_size``,
         ``workers``, ``progress``.
 
     Returns:
@@ -212,7 +219,7 @@ def train_synthetic(N: int, d: int, *, seeds: int = 1, steps: int = 5000, parame
                                                "margin", "relative_bias")}
     return SyntheticResult(**squeeze, history={m: h[0] for m, h in res.history.items()},
                            history_steps=res.history_steps, config={**res.config, **_variant_json(res.variants[0])},
-                           variants=res.variants, wall_time_s=res.wall_time_s)
+                           variants=res.variants, wall_time_s=res.wall_time_s, loss_steps=res.loss_steps)
 
 
 def _variant_json(v: dict) -> dict:
@@ -227,4 +234,4 @@ def engine_config_dict(cfg: EngineConfig, **extra) -> dict:
             "normalize_in_loss": cfg.normalize, "reproject_after_step": True, "loss": cfg.loss,
             "loss_reduction": "mean (over pairs, then over edges)", "adapter": cfg.adapter,
             "dtype": cfg.dtype, "optimizer": "Adam (optax.scale_by_adam: b1=0.9, b2=0.999, eps=1e-8), full batch",
-            "metric_every": cfg.metric_every, "jax_version": jax.__version__, **extra}
+            "metric_every": cfg.metric_every, "loss_every": cfg.loss_every, "jax_version": jax.__version__, **extra}

@@ -14,11 +14,14 @@ from experiments.lab import fmt
 
 
 def save_result(out: Path, stem: str, result, *, keep_loss_every: int = 1, extra: dict | None = None) -> Path:
-    """Write a SyntheticResult's raw numbers to ``<out>/<stem>.npz`` (loss subsampled every ``keep_loss_every``)."""
+    """Write a SyntheticResult's raw numbers to ``<out>/<stem>.npz`` (loss kept every ``keep_loss_every``
+    steps, or every recorded step when the engine recorded it more sparsely: ``loss_every``)."""
+    steps = result.loss_steps if result.loss_steps is not None else np.arange(result.loss.shape[-1])
+    stride = max(1, keep_loss_every // max(1, int(steps[1] - steps[0]) if len(steps) > 1 else 1))
     arrays = {
         "t": result.t, "b_rel": result.b_rel, "bias": result.bias, "delta": result.delta,
         "margin": result.margin, "relative_bias": result.relative_bias, "final_loss": result.final_loss,
-        "loss": result.loss[..., ::keep_loss_every], "loss_steps": np.arange(result.loss.shape[-1])[::keep_loss_every],
+        "loss": result.loss[..., ::stride], "loss_steps": steps[::stride],
         "history_steps": result.history_steps,
         **{f"history_{k}": v for k, v in result.history.items()},
     }

@@ -34,7 +34,7 @@ def get_config(arg=None) -> Config:
     """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
     quick, seed = parse_arg(arg)
     return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
-            "steps": 300 if quick else 10_000, "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "graph": "complete",
+            "steps": 300 if quick else 10_000, "loss_every": 1 if quick else 10, "lr": 1e-2, "t0": 10.0, "b_rel0": 0.0, "graph": "complete",
             "edge_reduction": "mean", "k_part_a": 4, "seeds_part_a": 1 if quick else 3,
             "k_values": [2, 3] if quick else [2, 4, 6, 8, 14, 20], "seeds_part_b": 1})
 
@@ -59,12 +59,12 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
         with progress_bar(total, NAME, progress) as bar:
             part_a = train_grid(c["N"], c["d"], [dict(parameterization=f) for f in forms], seeds=c["seeds_part_a"],
                                 steps=c["steps"], t0=c["t0"], b_rel0=c["b_rel0"], lr=c["lr"], k=ka, graph=c["graph"],
-                                seed=seed, progress=bar)
+                                seed=seed, loss_every=c["loss_every"], progress=bar)
 
             def one_k(k):
                 return train_grid(c["N"], c["d"], [{}], seeds=c["seeds_part_b"], steps=c["steps"], t0=c["t0"],
                                   b_rel0=c["b_rel0"], lr=c["lr"], k=k, graph=c["graph"], seed=seed, workers=1,
-                                  progress=bar)
+                                  loss_every=c["loss_every"], progress=bar)
 
             # Each k is one long sequential run: two k at a time keep both cores busy.
             order = sorted(c["k_values"], key=lambda k: -n_edges[k])
@@ -130,7 +130,7 @@ def _figures(c, part_a, part_b, edge_m, out: Path) -> list[str]:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for i, (f, color) in enumerate((("relative bias", "C0"), ("standard", "C1"))):
-        axes[0].plot(part_a.loss[i].mean(axis=0), color=color, label=f)
+        axes[0].plot(part_a.loss_steps, part_a.loss[i].mean(axis=0), color=color, label=f)
         lines = axes[1].plot(part_a.history_steps, part_a.history["b_rel"][i].T, color=color, lw=0.8)
         lines[0].set_label(f"{f} (one line per seed)")
     axes[0].set(yscale="log", xlabel="step", ylabel="loss (mean over edges and pairs)", title=f"k = {c['k_part_a']}: loss")

@@ -27,7 +27,7 @@ def get_config(arg=None) -> Config:
     """The experiment as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
     quick, seed = parse_arg(arg)
     return Config({"experiment": NAME, "seed": seed, "quick": quick, "N": 30 if quick else 100, "d": 6 if quick else 10,
-            "steps": 300 if quick else 10_000, "seeds": 1, "lr": 1e-2, "t0": T0,
+            "steps": 300 if quick else 10_000, "loss_every": 1 if quick else 10, "seeds": 1, "lr": 1e-2, "t0": T0,
             "b_rel0": np.round(np.linspace(-1, 1, 6 if quick else 11), 10).tolist(), "parameterization": "relative_bias",
             "trainable": ["U", "V", "t", "bias"]})
 
@@ -41,9 +41,9 @@ def run(config, out_root, *, progress: bool = False) -> Outcome:
     variants = [dict(t0=t, b_rel0=float(b)) for t in T0 for b in b0]
     with Timer() as timer:
         with progress_bar(2 * len(variants) * c["seeds"] * c["steps"], NAME, progress) as bar:
-            r = train_grid(c["N"], c["d"], variants, seeds=c["seeds"], steps=c["steps"], lr=c["lr"], seed=seed, progress=bar)
-            r_eps = train_grid(c["N"], c["d"], variants, seeds=c["seeds"], steps=c["steps"], lr=c["lr"], seed=seed,
-                               loss="epsilon", progress=bar)
+            common = dict(seeds=c["seeds"], steps=c["steps"], lr=c["lr"], seed=seed, loss_every=c["loss_every"])
+            r = train_grid(c["N"], c["d"], variants, progress=bar, **common)
+            r_eps = train_grid(c["N"], c["d"], variants, loss="epsilon", progress=bar, **common)
         save_result(out, "grid", r, keep_loss_every=10)
         save_result(out, "grid_epsilon", r_eps, keep_loss_every=10)
         gap = 2 * r.margin.mean(axis=1).reshape(len(T0), len(b0))
