@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import sys
 import time
@@ -90,34 +91,113 @@ def check_label(passed, kind: str, quick: bool) -> str:
     return f"claim {verdict(passed, quick)}"
 
 
-def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: bool = True, scale: str | None = None) -> list:
-    """Run entries by name at one scale and seed; each writes OUT/<name>/ and its summary.md. Returns the outcomes.
+#: Entries that read another entry's results from OUT (run after it when entries run in parallel).
+AFTER = {"e9": ("e6", "e7")}
+#: Rough seconds of each full-scale entry on one core (measured; only orders the parallel queue, longest first).
+COST = {"e6": 150, "e3": 70, "e7": 45, "theory": 40, "e4": 30, "e5": 30, "e2": 15, "spherical_codes": 15,
+        "e8": 6, "e9": 3, "e1": 3, "foundation": 2}
 
-    ``scale`` is "quick", "full" or "large" (:func:`experiments.lab.parse_options`); ``quick=True`` is "quick".
-    """
-    scale = scale or ("quick" if quick else "full")
+
+def _config_arg(scale: str, seed: int) -> str:
+    return f"seed={seed}" if scale == "full" else f"{scale},seed={seed}"
+
+
+def _prepare_jax() -> None:
     import jax
 
-    from constellations import io
     from constellations.synthetic import enable_compilation_cache
 
     # Geometry and reference checks are float64; the engines ask for float32 themselves. Compiled programs are
     # kept across processes (off with CONSTELLATIONS_NO_COMPILATION_CACHE=1), so a second run starts warm.
     jax.config.update("jax_enable_x64", True)
     enable_compilation_cache()
+
+
+def run_one(name: str, out, *, scale: str = "full", seed: int = 0, progress: bool = True):
+    """Run one entry: writes OUT/<name>/ and its summary.md, prints its checks; returns its Outcome."""
+    return _run_module(ENTRIES[name.lower().replace("-", "_")] if name.lower().replace("-", "_") in ENTRIES
+                       else load(name).__name__, out, scale=scale, seed=seed, progress=progress)
+
+
+def _run_module(module_name: str, out, *, scale: str, seed: int, progress: bool):
+    from constellations import io
+
+    _prepare_jax()
     out = Path(out)
-    outcomes = []
-    for name in names:
-        module = load(name)
-        config = module.get_config(f"seed={seed}" if scale == "full" else f"{scale},seed={seed}")
-        print(f"[{module.NAME}] {module.TITLE} ({scale} scale, seed {seed})", flush=True)
-        outcome = module.run(config, out, progress=progress)
-        io.write_text(out / module.NAME / "summary.md", outcome.markdown)
-        for check, (passed, kind) in outcome.checks.items():
-            print(f"  [{check_label(passed, kind, scale == 'quick')}] {check}")
-        print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {out / module.NAME}", flush=True)
-        outcomes.append(outcome)
-    return outcomes
+    module = importlib.import_module(module_name)
+    config = module.get_config(_config_arg(scale, seed))
+    print(f"[{module.NAME}] {module.TITLE} ({scale} scale, seed {seed})", flush=True)
+    outcome = module.run(config, out, progress=progress)
+    io.write_text(out / module.NAME / "summary.md", outcome.markdown)
+    for check, (passed, kind) in outcome.checks.items():
+        print(f"  [{check_label(passed, kind, scale == 'quick')}] {check}")
+    print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {out / module.NAME}", flush=True)
+    return outcome
+
+
+def _run_captured(module_name: str, out, scale: str, seed: int):
+    """An entry's module run in a worker process with its printout captured: (outcome, text, CPU seconds)."""
+    import contextlib
+    import io as stdio
+
+    buffer = stdio.StringIO()
+    cpu = time.process_time()
+    with contextlib.redirect_stdout(buffer):
+        outcome = _run_module(module_name, out, scale=scale, seed=seed, progress=False)
+    return outcome, buffer.getvalue(), time.process_time() - cpu
+
+
+def default_jobs() -> int:
+    """Entries run at once by the command line: one per usable core, at most 2."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, usable))
+
+
+def run_entries(names, out, *, quick: bool = False, seed: int = 0, progress: bool = True, scale: str | None = None,
+                jobs: int = 1) -> list:
+    """Run entries by name at one scale and seed; each writes OUT/<name>/ and its summary.md. Returns the
+    outcomes in the order of ``names``.
+
+    ``scale`` is "quick", "full" or "large" (:func:`experiments.lab.parse_options`); ``quick=True`` is "quick".
+    ``jobs`` > 1 runs that many entries at once, each in its own process (the longest first, by
+    :data:`COST`; an entry of :data:`AFTER` waits for the entries it reads); each entry's printout
+    appears whole when it finishes, and a bar counts finished entries. The processes are not pinned
+    to cores: on a machine shared with other jobs the scheduler moves them to whichever core is free.
+    """
+    scale = scale or ("quick" if quick else "full")
+    out = Path(out)
+    if jobs <= 1 or len(names) <= 1:
+        return [run_one(name, out, scale=scale, seed=seed, progress=progress) for name in names]
+    import concurrent.futures
+    import multiprocessing
+
+    from experiments.lab import progress_bar
+
+    context = multiprocessing.get_context("spawn")
+    pending = sorted(names, key=lambda n: -COST.get(n, 10))
+    done, outcomes, running = set(), {}, {}
+    print(f"[runner] {len(names)} entries, {jobs} at a time (one process each): {', '.join(pending)}", flush=True)
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool, \
+            progress_bar(len(names), "entries", progress, unit="entry") as bar:
+        while pending or running:
+            while pending and len(running) < jobs:
+                ready = [n for n in pending if all(d in done or d not in names for d in AFTER.get(n, ()))]
+                if not ready:
+                    break
+                name = ready[0]
+                pending.remove(name)
+                running[pool.submit(_run_captured, ENTRIES[name], out, scale, seed)] = (name, time.perf_counter())
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                name, t0 = running.pop(future)
+                outcome, text, cpu = future.result()
+                print(text, end="", flush=True)
+                print(f"[runner] {name} done: {time.perf_counter() - t0:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+                outcomes[name] = outcome
+                done.add(name)
+                if bar is not None:
+                    bar.update(1)
+    return [outcomes[n] for n in names]
 
 
 def report_markdown(group: Group, outcomes, *, quick: bool, seed: int, seconds: float, note: str,
@@ -167,6 +247,9 @@ def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser
     r.add_argument("--seed", type=int, default=0, help="seed of the data, initial vectors and towers (default 0)")
     r.add_argument("--out", type=Path, default=Path("results"), help="output folder (default results/)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--jobs", type=int, default=None,
+                   help="entries run at once, each in its own process on one core (default: the usable cores, "
+                        "at most 2; 1 runs them in this process, with a progress bar per entry)")
     sub.add_parser("list", help="list every entry and group")
     return p
 
@@ -184,6 +267,9 @@ def main(argv=None, *, prog: str = "python -m experiments") -> int:
             raise ValueError(f"--quick and --scale {args.scale} disagree: give one")
         args.scale = args.scale or ("quick" if args.quick else "full")
         args.quick = args.scale == "quick"
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1; got {args.jobs}")
+        args.jobs = args.jobs or default_jobs()
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0; got {args.seed}")
         names = resolve(args.names)
@@ -197,7 +283,7 @@ def main(argv=None, *, prog: str = "python -m experiments") -> int:
         return EXIT_BAD_INPUT
     t0 = time.perf_counter()
     note = machine_note()
-    outcomes = run_entries(names, args.out, scale=args.scale, seed=args.seed,
+    outcomes = run_entries(names, args.out, scale=args.scale, seed=args.seed, jobs=args.jobs,
                            progress=not args.no_progress and sys.stderr.isatty())
     from constellations import io
 

@@ -96,15 +96,19 @@ def test_get_config_takes_the_scale_and_the_seed():
     a clear error."""
     assert lab.parse_arg(None) == (False, 0) and lab.parse_arg("quick,seed=3") == (True, 3)
     assert lab.parse_arg("seed=12") == (False, 12)
-    for bad in ("fast", "seed=-1", "seed=x", "quick=1"):
-        with pytest.raises(ValueError, match="'quick' and/or 'seed=N'"):
+    for bad in ("fast", "seed=-1", "seed=x", "quick=1", "quick,large", "large,large"):
+        with pytest.raises(ValueError, match="'quick' / 'large' and 'seed=N'"):
             lab.parse_arg(bad)
+    assert lab.parse_options("large,seed=2") == ("large", 2) and lab.parse_options("quick") == ("quick", 0)
+    assert lab.parse_options(None) == ("full", 0)
     for name in REPORT:
         module = runner.load(name)
         full, quick = module.get_config(), module.get_config("quick,seed=5")
         assert full["quick"] is False and full["seed"] == 0 and quick["quick"] is True and quick["seed"] == 5
         with pytest.raises(ValueError, match="'quick'"):
             module.get_config("fast")
+        with pytest.raises(ValueError, match="no 'large' scale"):    # only the SigLIP studies have one
+            module.get_config("large")
 
 
 def test_cli_runs_one_entry_and_refuses_bad_input(tmp_path, capsys):
@@ -115,6 +119,9 @@ def test_cli_runs_one_entry_and_refuses_bad_input(tmp_path, capsys):
     assert runner.main(["run", "e42", "--quick"]) == 2
     assert "unknown experiment 'e42'" in capsys.readouterr().err
     assert runner.main(["run", "e1", "--seed", "-1"]) == 2
+    assert runner.main(["run", "e1", "--jobs", "0"]) == 2 and "--jobs" in capsys.readouterr().err
+    assert runner.main(["run", "e1", "--quick", "--scale", "full"]) == 2 and "disagree" in capsys.readouterr().err
+    assert runner.main(["run", "report", "--scale", "large"]) == 2 and "no 'large' scale" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert runner.main(["run", "e9", "--quick", "--out", str(blocker / "sub")]) == 2
@@ -122,3 +129,58 @@ def test_cli_runs_one_entry_and_refuses_bad_input(tmp_path, capsys):
     assert runner.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert all(f"{n}:" in listed for n in runner.ENTRIES) and "report (group, writes REPORT.md)" in listed
+
+
+FAKE_ENTRY = '''
+import json, os, time
+from pathlib import Path
+from experiments.lab import Outcome, parse_options
+
+NAME, TITLE, DELAY = {name!r}, "fake entry {name}", {delay}
+
+
+def get_config(arg=None):
+    scale, seed = parse_options(arg)
+    return {{"scale": scale, "seed": seed}}
+
+
+def run(config, out_root, *, progress=False):
+    t0 = time.time()
+    time.sleep(DELAY)
+    folder = Path(out_root) / NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ran.json").write_text(json.dumps({{"pid": os.getpid(), "start": t0, "end": time.time(),
+                                                 "config": config}}))
+    print("printed by", NAME)
+    return Outcome(NAME, TITLE, f"markdown of {{NAME}}", {{"ok": (True, "consistency")}}, False, time.time() - t0)
+'''
+
+
+def test_parallel_entries_run_in_pinned_processes_in_dependency_order(tmp_path, monkeypatch, capsys):
+    """--jobs 2: entries run in separate processes, longest first, an entry of AFTER only once the entries it
+    reads have finished, each one's printout whole, outcomes in the order asked; the same outcomes as one
+    process (jobs=1)."""
+    import os
+
+    pkg = tmp_path / "fake_lab"
+    pkg.mkdir()
+    for name, delay in (("slow", 1.5), ("quick_one", 0.1), ("reader", 0.1)):
+        (pkg / f"{name}.py").write_text(FAKE_ENTRY.format(name=name, delay=delay))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(runner, "ENTRIES", {n: f"fake_lab.{n}" for n in ("slow", "quick_one", "reader")})
+    monkeypatch.setattr(runner, "AFTER", {"reader": ("slow",)})
+    monkeypatch.setattr(runner, "COST", {"slow": 100, "quick_one": 1, "reader": 50})
+    out = tmp_path / "out"
+    names = ["quick_one", "reader", "slow"]
+    outcomes = runner.run_entries(names, out, seed=7, jobs=2, progress=False)
+    assert [o.name for o in outcomes] == names and all(o.ok for o in outcomes)
+    ran = {n: json.loads((out / n / "ran.json").read_text()) for n in names}
+    assert all(r["config"] == {"scale": "full", "seed": 7} for r in ran.values())
+    assert ran["reader"]["start"] >= ran["slow"]["end"]               # waited for what it reads
+    assert ran["quick_one"]["start"] < ran["slow"]["end"]             # ran beside the slow one
+    assert ran["slow"]["pid"] != ran["quick_one"]["pid"] != os.getpid()
+    printed = capsys.readouterr().out
+    assert printed.count("printed by") == 3 and "[runner] slow done" in printed
+    assert (out / "slow" / "summary.md").read_text() == "markdown of slow"
+    serial = runner.run_entries(names, tmp_path / "serial", seed=7, jobs=1, progress=False)
+    assert [(o.name, o.markdown, o.checks) for o in serial] == [(o.name, o.markdown, o.checks) for o in outcomes]
