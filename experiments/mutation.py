@@ -25,6 +25,8 @@ frozen b_rel stays frozen; the dimension report's "+1" of Thm 3.3 was not compar
 construction; C4's guarantee was only bounded, not stated (B^2 for B(B - 1) slipped through). After
 the fixes all six are killed: 68 of 68 (100%). The engine's 7 mutants, added after the engine's
 rewrite: 5 killed, 2 equivalent (listed in EQUIVALENT): 73 of 73 non-equivalent mutants killed.
+With ``loss_every`` (issue 14) one more engine mutant, the loss recorded at the wrong step of its
+group: killed, as are the two engine mutants re-pointed at the renamed lines (74 of 74).
 """
 
 from __future__ import annotations
@@ -285,10 +287,10 @@ MUTANTS = [
       "b = jnp.where(relative_bias, -t * scalars[1], scalars[1])", "b = jnp.where(relative_bias, t * scalars[1], scalars[1])",
       T + "test_engine.py::test_engine_loss_is_the_package_multimodal_loss"),
     m("engine: positives' slope sign flipped", "synthetic/engine.py",
-      "return value, jnp.where(eye, -slope, slope) * (1 / n)", "return value, jnp.where(eye, slope, slope) * (1 / n)",
+      "return total, jnp.where(eye, -slope, slope) * (1 / n)", "return total, jnp.where(eye, slope, slope) * (1 / n)",
       T + "test_engine.py::test_hand_written_block_gradient_equals_autodiff_and_reference"),
     m("engine: slope without the e^{-|x|} branch", "synthetic/engine.py",
-      "    slope = jnp.where(x >= 0, inv, e * inv)\n    value = jnp.sum(", "    slope = jnp.where(x >= 0, inv, inv)\n    value = jnp.sum(",
+      "    slope = jnp.where(x >= 0, inv, e * inv)\n    total = jnp.sum(", "    slope = jnp.where(x >= 0, inv, inv)\n    total = jnp.sum(",
       T + "test_engine.py::test_hand_written_block_gradient_equals_autodiff_and_reference"),
     m("engine: frozen embeddings still get gradients", "synthetic/engine.py",
       "grads = (jnp.where(train_X, gX, 0), jnp.where(train_s, gs, 0))", "grads = (gX, jnp.where(train_s, gs, 0))",
@@ -299,6 +301,10 @@ MUTANTS = [
     m("engine: no re-projection after the step", "synthetic/engine.py",
       "X = jnp.where(train_X, normalize_rows(X - lr * dX), X)", "X = jnp.where(train_X, X - lr * dX, X)",
       T + "test_engine.py::test_reprojection_keeps_rows_unit_norm"),
+    m("engine: loss_every records the loss of the wrong step", "synthetic/engine.py",
+      "length=cfg.loss_every - 1)\n            return train_step(cfg, state, run)",
+      "length=cfg.loss_every - 1)\n            return train_step(cfg, state, run, value=cfg.loss_every == 1)",
+      T + "test_engine.py::test_loss_every_records_the_same_losses_and_trains_the_same_runs"),
     m("engine: frozen scalars move", "synthetic/engine.py",
       "scalars = jnp.where(train_s, scalars - lr * ds, scalars)", "scalars = scalars - lr * ds",
       T + "test_engine.py::test_frozen_parameters_never_move_bit_for_bit"),
