@@ -156,7 +156,7 @@ def run(config, out_root, *, progress=False):
 '''
 
 
-def test_parallel_entries_run_in_pinned_processes_in_dependency_order(tmp_path, monkeypatch, capsys):
+def test_parallel_entries_run_in_separate_processes_in_dependency_order(tmp_path, monkeypatch, capsys):
     """--jobs 2: entries run in separate processes, longest first, an entry of AFTER only once the entries it
     reads have finished, each one's printout whole, outcomes in the order asked; the same outcomes as one
     process (jobs=1)."""
