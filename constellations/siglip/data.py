@@ -12,6 +12,8 @@ pure function of (seed, step) through :func:`batch_indices`, which is what makes
   default) writes each caption in English or in one of L generated languages (word-for-word
   pseudo-word translations, see :func:`generated_languages`): a vocabulary about L + 1 times larger,
   for the bottlenecked token embedding study.
+* ``finegrained`` (:mod:`constellations.siglip.finegrained`): 3,840 procedural classes whose
+  captions are one word apart, with a knob (``num_classes``) for the false-negative rate.
 * :class:`DigitsDataset`: scikit-learn's bundled 8x8 digits (needs the optional scikit-learn),
   upsampled and captioned from templates.
 * :class:`ImageTextFolder`: a folder of images plus ``captions.jsonl`` (``{"image": ..., "caption":
@@ -505,14 +507,28 @@ def _extra_languages(data_cfg) -> int:
     return languages
 
 
+def _num_classes(data_cfg):
+    """``data.num_classes`` (None when absent); only the fine-grained set has it."""
+    k = data_cfg.get("num_classes")
+    if k is not None and data_cfg["name"] != "finegrained":
+        raise ValueError(f"data.num_classes is an option of the finegrained data set; got data.name={data_cfg['name']!r}")
+    return k
+
+
 def make_dataset(data_cfg, *, seed: int):
-    """Build the training data set named by ``data_cfg.name``: 'shapes', 'digits' or 'folder'."""
+    """Build the training data set named by ``data_cfg.name``: 'shapes', 'finegrained', 'digits' or 'folder'."""
     name = data_cfg["name"]
     size = int(data_cfg.get("image_size", 32))
     languages = _extra_languages(data_cfg)
+    num_classes = _num_classes(data_cfg)
     if name == "shapes":
         return ShapesDataset(seed=seed, image_size=size, num_examples=data_cfg.get("num_examples"),
                              extra_languages=languages)
+    if name == "finegrained":
+        from .finegrained import FineGrainedDataset
+
+        return FineGrainedDataset(seed=seed, image_size=size, num_examples=data_cfg.get("num_examples"),
+                                  num_classes=num_classes)
     if name == "digits":
         return DigitsDataset(seed=seed, image_size=size)
     if name == "folder":
@@ -520,16 +536,21 @@ def make_dataset(data_cfg, *, seed: int):
             raise ValueError("data.name='folder' needs data.root (a folder of images with captions.jsonl/.csv)")
         return ImageTextFolder(data_cfg["root"], size, captions_file=data_cfg.get("captions_file"),
                                resize=bool(data_cfg.get("resize", False)))
-    raise ValueError(f"data.name must be 'shapes', 'digits' or 'folder'; got {name!r}")
+    raise ValueError(f"data.name must be 'shapes', 'finegrained', 'digits' or 'folder'; got {name!r}")
 
 
 def make_eval_dataset(data_cfg, *, seed: int):
-    """The evaluation set: shapes' disjoint range, digits' held-out split, or ``data.eval_root``."""
+    """The evaluation set: shapes' and finegrained's disjoint range, digits' held-out split, or ``data.eval_root``."""
     name = data_cfg["name"]
     size = int(data_cfg.get("image_size", 32))
     languages = _extra_languages(data_cfg)
+    num_classes = _num_classes(data_cfg)
     if name == "shapes":
         return ShapesDataset(seed=seed, image_size=size, extra_languages=languages)
+    if name == "finegrained":
+        from .finegrained import FineGrainedDataset
+
+        return FineGrainedDataset(seed=seed, image_size=size, num_classes=num_classes)
     if name == "digits":
         return DigitsDataset(seed=seed, image_size=size, split="eval")
     root = data_cfg.get("eval_root") or data_cfg.get("root")
