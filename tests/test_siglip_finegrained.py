@@ -139,3 +139,23 @@ def test_hard_negatives_configs():
         hn.FineSpec(num_classes=1)
     with pytest.raises(ValueError, match="config argument"):
         hn.get_config("huge")
+
+
+def test_fine_evaluation_scores_a_perfect_and_a_blind_text_tower():
+    """Text embeddings equal to their class's image embedding get every hard negative and retrieval right;
+    a text tower that embeds every caption alike gets none (ties count as wrong)."""
+    from types import SimpleNamespace
+
+    from experiments.siglip_studies.hard_negatives import fine_evaluation
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(fg.NUM_CLASSES, 16))
+    table /= np.linalg.norm(table, axis=1, keepdims=True)
+    index = {fg.caption(c): c for c in range(fg.NUM_CLASSES)}
+    cid = np.array([5, 5, 77, 3000, 1234])
+    frozen = SimpleNamespace(eval_z=table[cid], eval_labels={"class_id": cid})
+    perfect = fine_evaluation(lambda caps: table[[index[c] for c in caps]], frozen)
+    assert perfect["hard_negative/accuracy"] == 1.0 and perfect["class_retrieval/mean_recall@1"] == 1.0
+    assert perfect["class_retrieval/chance@1"] == pytest.approx((2 * 2 + 3) / 25)
+    blind = fine_evaluation(lambda caps: np.tile(table[:1], (len(caps), 1)), frozen)
+    assert blind["hard_negative/accuracy"] == 0.0
