@@ -4,11 +4,11 @@ knob for the false-negative rate.
 A class is a combination of five attributes, each drawn clearly enough at 32 x 32 pixels that a
 small frozen tower can read all of them (unlike the shapes set's small, repeated objects):
 
-* shape (6: circle, square, triangle, cross, diamond, ring), one object of radius about 8 pixels;
+* shape (6: circle, square, triangle, cross, diamond, ring), one object of radius 8.5 to 10 pixels (large: its outline spans several 8-pixel patches);
 * colour (8 bright colours);
 * pattern (4: plain; striped = horizontal stripes; barred = vertical bars; checkered), drawn in
   the object with a darker shade of its colour, period 4 pixels;
-* position (4: the object's centre sits left, right, top or bottom of the canvas centre);
+* position (4: the object's centre sits 5 pixels left, right, above or below the canvas centre);
 * background (5: black, light gray, navy, maroon, brown).
 
 That is 6 x 8 x 4 x 4 x 5 = 3,840 classes (:data:`NUM_CLASSES`). The caption of a class is the
@@ -62,7 +62,7 @@ NUM_CLASSES = int(np.prod([len(v) for v in VALUES.values()]))
 TEMPLATE = "a {pattern} {colour} {shape} at the {position} on a {background} background"
 #: How many filled-in caption templates each attribute's zero-shot prompt ensemble averages over.
 PROMPTS_PER_ATTRIBUTE = 16
-_ANCHORS = {"left": (10.0, 16.0), "right": (22.0, 16.0), "top": (16.0, 10.0), "bottom": (16.0, 22.0)}
+_ANCHORS = {"left": (11.0, 16.0), "right": (21.0, 16.0), "top": (16.0, 11.0), "bottom": (16.0, 21.0)}
 _RADIX = np.array([len(v) for v in VALUES.values()])
 
 
@@ -199,8 +199,8 @@ class FineGrainedDataset:
         k = int(rng.integers(self.num_classes))
         cid = int(self.classes[k])
         a = {name: int(v) for name, v in class_attributes(cid).items()}
-        a.update({"class": k, "class_id": cid, "jitter": rng.uniform(-1.5, 1.5, size=2),
-                  "radius": float(rng.uniform(7.5, 9.0)), "colour_jitter": rng.uniform(-0.06, 0.06, size=3),
+        a.update({"class": k, "class_id": cid, "jitter": rng.uniform(-1.0, 1.0, size=2),
+                  "radius": float(rng.uniform(8.5, 10.0)), "colour_jitter": rng.uniform(-0.06, 0.06, size=3),
                   "noise_seed": int(rng.integers(1 << 31))})
         return a
 

@@ -106,14 +106,16 @@ def _config(scale: str, seed: int) -> dict:
                     batch_sizes=[16], examples_seen=256, lr0=1e-3, lr_reference_batch=128, text_variant="mu")
     if scale == "large":
         frozen = FineSpec(seed=seed, pool_size=1 << 16, eval_size=4096, image_variant="lab-s/4", train_images=1 << 15,
-                          train_steps=4000, train_batch=256)
+                          train_steps=4000, train_batch=256, lr=2e-3)
         return dict(seed=seed, run_seeds=[seed + k for k in range(5)], frozen=dataclasses.asdict(frozen),
                     num_classes=[fg.NUM_CLASSES, 256, 64], batch_sizes=[64, 256, 1024, 4096, 16384],
                     examples_seen=1 << 21, lr0=1e-3, lr_reference_batch=128, text_variant="lab-s")
+    # The tower: lab-xs/8 at lr 2e-3 for 1,500 steps reached held-out head accuracies >= 0.98 on every attribute
+    # (shape is the hardest; at lr 1e-3 it stopped near 0.94, and lab-xs/4 for 800 steps near 0.72).
     frozen = FineSpec(seed=seed, pool_size=1 << 14, eval_size=1024, image_variant="lab-xs/8", train_images=8192,
-                      train_steps=1500, train_batch=128)
+                      train_steps=1500, train_batch=128, lr=2e-3)
     return dict(seed=seed, run_seeds=[seed, seed + 1, seed + 2], frozen=dataclasses.asdict(frozen),
-                num_classes=[fg.NUM_CLASSES, 64], batch_sizes=[32, 128, 512], examples_seen=1 << 16,
+                num_classes=[fg.NUM_CLASSES, 64], batch_sizes=[32, 128, 512], examples_seen=1 << 15,
                 lr0=1e-3, lr_reference_batch=128, text_variant="mu")
 
 
