@@ -15,7 +15,8 @@ losses because it was trained with neither of the compared losses (as LiT's froz
 pretrained on labels), is bit-identical for every run of every study with the same seed, and its
 embedding (the L2-normalized MAP output) carries the attributes the captions talk about, which a
 random-init tower would only partly do. It is cached under ``OUT/siglip_frozen_tower/`` with its
-config; a later study with the same config loads it instead of retraining.
+config; a later study with the same config loads it instead of retraining. A spec subclass names
+another data set, its heads and cache folder (``hard_negatives.FineSpec``: the fine-grained set).
 """
 
 from __future__ import annotations

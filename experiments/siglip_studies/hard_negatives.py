@@ -215,11 +215,11 @@ def _figures(cfg: dict, results: dict, frozen: dict, out: Path) -> None:
 
     ds = frozen[Ks[0]].spec.dataset()
     ex = ds.get(np.arange(24))
-    fig, ax = plt.subplots(4, 6, figsize=(13, 10))
+    fig, ax = plt.subplots(4, 6, figsize=(13, 11))
     for i, a in enumerate(ax.flat):
         a.imshow((ex["images"][i] + 1) / 2, interpolation="nearest")
         words = ex["captions"][i].split()
-        a.set_title(" ".join(words[:4]) + "\n" + " ".join(words[4:]), fontsize=7)
+        a.set_title(" ".join(words[:4]) + "\n" + " ".join(words[4:7]) + "\n" + " ".join(words[7:]), fontsize=7)
         a.axis("off")
     io.save_figure(fig, out / "examples.png")
     plt.close(fig)
