@@ -31,18 +31,14 @@ from typing import Sequence
 
 import numpy as np
 
-EVAL_OFFSET = 1 << 40  # shapes evaluation indices start here: disjoint from any training step
+from .drawing import COLOURS, EVAL_OFFSET, SHAPES, shape_mask
+
 
 # ----------------------------------------------------------------------------------------------
 # Shapes.
 
-SHAPES = ("circle", "square", "triangle", "cross", "diamond", "ring")
 PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
            "diamond": "diamonds", "ring": "rings"}
-COLOURS = {
-    "red": (0.95, 0.15, 0.15), "green": (0.15, 0.8, 0.2), "blue": (0.2, 0.35, 1.0), "yellow": (0.95, 0.9, 0.15),
-    "purple": (0.6, 0.2, 0.85), "orange": (1.0, 0.55, 0.05), "cyan": (0.1, 0.85, 0.9), "white": (1.0, 1.0, 1.0),
-}
 COLOUR_NAMES = tuple(COLOURS)
 SIZES = ("small", "large")
 SIZE_WORDS = {"small": ("small", "little", "tiny"), "large": ("large", "big")}
@@ -98,24 +94,6 @@ def shapes_attributes(seed: int, index: int) -> dict:
     return a
 
 
-def _shape_mask(shape: str, dx, dy, r):
-    if shape == "circle":
-        return dx**2 + dy**2 <= r**2
-    if shape == "ring":
-        d2 = dx**2 + dy**2
-        return (d2 <= r**2) & (d2 >= (0.55 * r) ** 2)
-    if shape == "square":
-        return np.maximum(np.abs(dx), np.abs(dy)) <= 0.85 * r
-    if shape == "diamond":
-        return np.abs(dx) + np.abs(dy) <= 1.15 * r
-    if shape == "triangle":  # apex up, base at +0.8 r
-        return (dy >= -r) & (dy <= 0.8 * r) & (np.abs(dx) <= (dy + r) / 1.8)
-    if shape == "cross":
-        a, b = np.abs(dx), np.abs(dy)
-        return ((a <= 0.3 * r) & (b <= r)) | ((b <= 0.3 * r) & (a <= r))
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 def render_shapes(attrs: dict, image_size: int = 32) -> np.ndarray:
     """Draw one example as float32 (H, W, 3) in [-1, 1] (geometry scaled from a 32-pixel canvas)."""
     s = image_size / 32.0
@@ -134,7 +112,7 @@ def render_shapes(attrs: dict, image_size: int = 32) -> np.ndarray:
     for k in range(count):
         cx = ax + (0.0 if vertical else offsets[k]) + attrs["jitter"][k, 0]
         cy = ay + (offsets[k] if vertical else 0.0) + attrs["jitter"][k, 1]
-        mask |= _shape_mask(SHAPES[attrs["shape"]], xx - cx * s, yy - cy * s, r * s)
+        mask |= shape_mask(SHAPES[attrs["shape"]], xx - cx * s, yy - cy * s, r * s)
     img[mask] = colour
     noise = np.random.default_rng(attrs["noise_seed"]).normal(0.0, 0.03, img.shape).astype(np.float32)
     return np.clip(img + noise, 0.0, 1.0) * 2.0 - 1.0

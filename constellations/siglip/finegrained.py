@@ -43,7 +43,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import COLOURS, EVAL_OFFSET, SHAPES, _shape_mask
+from .drawing import COLOURS, EVAL_OFFSET, SHAPES, shape_mask
 
 COLOUR_NAMES = tuple(COLOURS)
 PATTERNS = ("plain", "striped", "barred", "checkered")
@@ -147,7 +147,7 @@ def render(attrs: dict, image_size: int = 32) -> np.ndarray:
     img[:] = BACKGROUNDS[BACKGROUND_NAMES[attrs["background"]]]
     ax, ay = _ANCHORS[POSITIONS[attrs["position"]]]
     cx, cy = ax + attrs["jitter"][0], ay + attrs["jitter"][1]
-    mask = _shape_mask(SHAPES[attrs["shape"]], xx - cx, yy - cy, attrs["radius"])
+    mask = shape_mask(SHAPES[attrs["shape"]], xx - cx, yy - cy, attrs["radius"])
     colour = np.clip(np.asarray(COLOURS[COLOUR_NAMES[attrs["colour"]]]) + attrs["colour_jitter"], 0.0, 1.0)
     pattern = PATTERNS[attrs["pattern"]]
     band_x, band_y = (np.floor(xx / 2) % 2 == 1), (np.floor(yy / 2) % 2 == 1)
