@@ -50,6 +50,7 @@ ENTRIES = {
     "bias_init": "experiments.siglip_studies.bias_init",
     "bottleneck": "experiments.siglip_studies.bottleneck",
     "memory": "experiments.siglip_studies.memory",
+    "hard_negatives": "experiments.siglip_studies.hard_negatives",
 }
 
 SYNTHETIC = tuple(f"e{i}" for i in range(1, 10))
@@ -57,7 +58,7 @@ GROUPS = {
     "report": Group(("foundation", "spherical_codes", "theory", *SYNTHETIC), "REPORT.md",
                     "constellations: reproduction report", "make reproduce"),
     "synthetic": Group(SYNTHETIC, None, "synthetic experiments E1-E9", "python -m experiments run synthetic"),
-    "studies": Group(("siglit", "bias_init", "bottleneck", "memory"), "SIGLIP_STUDIES.md",
+    "studies": Group(("siglit", "bias_init", "bottleneck", "memory", "hard_negatives"), "SIGLIP_STUDIES.md",
                      "The SigLIP paper's own studies at lab scale", "make siglip-studies"),
 }
 

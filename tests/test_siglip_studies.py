@@ -45,7 +45,7 @@ def out_dir(tmp_path_factory):
 def test_quick_report(out_dir):
     """``run studies`` writes the report: the claims table (not judged at quick scale) and every study's section."""
     report = (out_dir / "SIGLIP_STUDIES.md").read_text()
-    for name in ("siglit", "bias_init", "bottleneck", "memory"):
+    for name in ("siglit", "bias_init", "bottleneck", "memory", "hard_negatives"):
         section = (out_dir / name / "summary.md").read_text()
         assert section in report
     claims = [ln for ln in report.splitlines() if ln.startswith("| ") and ln.endswith(" |") and "quick scale" in ln]
@@ -76,6 +76,29 @@ def test_quick_siglit(out_dir):
     assert "sigmoid beats softmax at small batch': **not judged (quick scale)**" in summary
     assert (out_dir / "siglip_frozen_tower" / "embeddings.npz").is_file()
     assert (out_dir / "siglip_frozen_tower" / "checkpoints" / "LAST").is_file()
+
+
+def test_quick_hard_negatives(out_dir):
+    """Both losses at every (K, B), the measured false-negative rates next to 1/K, the fine-grained metrics in range."""
+    cfg = _read(out_dir, "hard_negatives", "config.json")
+    runs = _read(out_dir, "hard_negatives", "runs.json")
+    fn = _read(out_dir, "hard_negatives", "false_negatives.json")
+    assert cfg["seed"] == 3 and cfg["frozen"]["seed"] == 3
+    assert len(runs) == 2 * len(cfg["num_classes"]) * len(cfg["batch_sizes"]) * len(cfg["run_seeds"])
+    assert [(r["num_classes"], r["batch_size"]) for r in fn] == [(K, B) for K in cfg["num_classes"]
+                                                                  for B in cfg["batch_sizes"]]
+    for r in fn:
+        assert r["expected"] == 1 / r["num_classes"] and abs(r["measured"] - r["pool_expected"]) <= 5 * r["standard_error"]
+    for r in runs:
+        assert r["initial_check"]["relative_error"] < 1e-4
+        assert 0 <= r["hard_negative/accuracy"] <= 1 and r["hard_negative/chance"] == 1 / 23
+        assert 0 < r["class_retrieval/chance@1"] <= 1 and 0 <= r["class_retrieval/mean_recall@1"] <= 1
+        assert "zeroshot/class" in r and "zeroshot/pattern" in r
+    for f in ("hard_negatives.png", "examples.png", "summary.md", "runs_history.npz"):
+        assert (out_dir / "hard_negatives" / f).is_file()
+    assert (out_dir / "finegrained_frozen_tower" / "embeddings.npz").is_file()
+    summary = (out_dir / "hard_negatives" / "summary.md").read_text()
+    assert summary.count("**Claim not judged at quick scale.**") == len(cfg["num_classes"]) + 1
 
 
 def test_quick_bias_init(out_dir):

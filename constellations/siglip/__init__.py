@@ -8,7 +8,7 @@ Modules, in the order data flows:
 * :mod:`.tiled`: the sigmoid loss swept tile by tile with a custom VJP (memory O(B d + tile^2)); the
   ``tiled`` implementation and the ring's blocks.
 * :mod:`.models`: the ViT (MAP head) and text transformer (no mask, last-token pooling) towers.
-* :mod:`.tokenizer`, :mod:`.data`: sticky-EOS tokenizers; shapes, digits and folder data sets.
+* :mod:`.tokenizer`, :mod:`.data`, :mod:`.finegrained`: sticky-EOS tokenizers; shapes, fine-grained, digits and folder data sets.
 * :mod:`.train`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.config`: the loop (``train_steps``,
   used by ``train`` and the studies), atomic checkpoints with bit-exact resume, the multi-process
   data mesh, configs as data.

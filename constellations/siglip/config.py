@@ -60,7 +60,8 @@ def default_config() -> Config:
         progress=True,
         data=dict(name="shapes", image_size=32, max_len=16, tokenizer="word", sentencepiece_vocab_size=1000,
                   root=None, eval_root=None, captions_file=None, resize=False, num_examples=None,
-                  extra_languages=0),           # shapes only: captions also in this many generated languages
+                  extra_languages=0,            # shapes only: captions also in this many generated languages
+                  num_classes=None),            # finegrained only: classes in use (None: all 3,840)
         model=dict(image_variant="lab-xs/4", text_variant=None, image_out_dim=None,
                    text_bottleneck=None,        # K: token embedding vocab -> K -> width (None: vocab -> width)
                    init_from=None),             # a Hugging Face SigLIP folder: its towers, weights, t, b, tokenizer
@@ -138,7 +139,8 @@ FIELD_HELP = {
     "checkpoint_steps": "save a checkpoint every this many steps (and at the end)",
     "keep_checkpoints": "how many recent checkpoints to keep",
     "progress": "show a tqdm progress bar",
-    "data.name": "data set: 'shapes' (procedural), 'digits', or 'folder' (images + captions file)",
+    "data.name": "data set: 'shapes' (procedural), 'finegrained' (procedural, 3,840 classes), 'digits', "
+                 "or 'folder' (images + captions file)",
     "data.image_size": "image side in pixels",
     "data.max_len": "caption length in tokens (padded or cut to it)",
     "data.tokenizer": "'word' (a vocabulary of the captions' words) or 'sentencepiece'",
@@ -149,6 +151,7 @@ FIELD_HELP = {
     "data.resize": "folder data: resize images to image_size (else they must have that size)",
     "data.num_examples": "size of a finite training set (None: generated on the fly)",
     "data.extra_languages": "shapes: captions also in this many generated languages",
+    "data.num_classes": "finegrained: classes in use, K (None: all 3,840); P(two examples share a caption) = 1/K",
     "model.image_variant": "image tower: ViT variant 'NAME/PATCH' (lab-xs/4, mu/8, B/16, ...)",
     "model.text_variant": "text tower variant (None: the image tower's width)",
     "model.image_out_dim": "embedding dimension of both towers (None: the width)",

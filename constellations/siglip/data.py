@@ -12,6 +12,8 @@ pure function of (seed, step) through :func:`batch_indices`, which is what makes
   default) writes each caption in English or in one of L generated languages (word-for-word
   pseudo-word translations, see :func:`generated_languages`): a vocabulary about L + 1 times larger,
   for the bottlenecked token embedding study.
+* ``finegrained`` (:mod:`constellations.siglip.finegrained`): 3,840 procedural classes whose
+  captions are one word apart, with a knob (``num_classes``) for the false-negative rate.
 * :class:`DigitsDataset`: scikit-learn's bundled 8x8 digits (needs the optional scikit-learn),
   upsampled and captioned from templates.
 * :class:`ImageTextFolder`: a folder of images plus ``captions.jsonl`` (``{"image": ..., "caption":
@@ -29,18 +31,14 @@ from typing import Sequence
 
 import numpy as np
 
-EVAL_OFFSET = 1 << 40  # shapes evaluation indices start here: disjoint from any training step
+from .drawing import COLOURS, EVAL_OFFSET, SHAPES, shape_mask
+
 
 # ----------------------------------------------------------------------------------------------
 # Shapes.
 
-SHAPES = ("circle", "square", "triangle", "cross", "diamond", "ring")
 PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses",
            "diamond": "diamonds", "ring": "rings"}
-COLOURS = {
-    "red": (0.95, 0.15, 0.15), "green": (0.15, 0.8, 0.2), "blue": (0.2, 0.35, 1.0), "yellow": (0.95, 0.9, 0.15),
-    "purple": (0.6, 0.2, 0.85), "orange": (1.0, 0.55, 0.05), "cyan": (0.1, 0.85, 0.9), "white": (1.0, 1.0, 1.0),
-}
 COLOUR_NAMES = tuple(COLOURS)
 SIZES = ("small", "large")
 SIZE_WORDS = {"small": ("small", "little", "tiny"), "large": ("large", "big")}
@@ -96,24 +94,6 @@ def shapes_attributes(seed: int, index: int) -> dict:
     return a
 
 
-def _shape_mask(shape: str, dx, dy, r):
-    if shape == "circle":
-        return dx**2 + dy**2 <= r**2
-    if shape == "ring":
-        d2 = dx**2 + dy**2
-        return (d2 <= r**2) & (d2 >= (0.55 * r) ** 2)
-    if shape == "square":
-        return np.maximum(np.abs(dx), np.abs(dy)) <= 0.85 * r
-    if shape == "diamond":
-        return np.abs(dx) + np.abs(dy) <= 1.15 * r
-    if shape == "triangle":  # apex up, base at +0.8 r
-        return (dy >= -r) & (dy <= 0.8 * r) & (np.abs(dx) <= (dy + r) / 1.8)
-    if shape == "cross":
-        a, b = np.abs(dx), np.abs(dy)
-        return ((a <= 0.3 * r) & (b <= r)) | ((b <= 0.3 * r) & (a <= r))
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 def render_shapes(attrs: dict, image_size: int = 32) -> np.ndarray:
     """Draw one example as float32 (H, W, 3) in [-1, 1] (geometry scaled from a 32-pixel canvas)."""
     s = image_size / 32.0
@@ -132,7 +112,7 @@ def render_shapes(attrs: dict, image_size: int = 32) -> np.ndarray:
     for k in range(count):
         cx = ax + (0.0 if vertical else offsets[k]) + attrs["jitter"][k, 0]
         cy = ay + (offsets[k] if vertical else 0.0) + attrs["jitter"][k, 1]
-        mask |= _shape_mask(SHAPES[attrs["shape"]], xx - cx * s, yy - cy * s, r * s)
+        mask |= shape_mask(SHAPES[attrs["shape"]], xx - cx * s, yy - cy * s, r * s)
     img[mask] = colour
     noise = np.random.default_rng(attrs["noise_seed"]).normal(0.0, 0.03, img.shape).astype(np.float32)
     return np.clip(img + noise, 0.0, 1.0) * 2.0 - 1.0
@@ -505,14 +485,28 @@ def _extra_languages(data_cfg) -> int:
     return languages
 
 
+def _num_classes(data_cfg):
+    """``data.num_classes`` (None when absent); only the fine-grained set has it."""
+    k = data_cfg.get("num_classes")
+    if k is not None and data_cfg["name"] != "finegrained":
+        raise ValueError(f"data.num_classes is an option of the finegrained data set; got data.name={data_cfg['name']!r}")
+    return k
+
+
 def make_dataset(data_cfg, *, seed: int):
-    """Build the training data set named by ``data_cfg.name``: 'shapes', 'digits' or 'folder'."""
+    """Build the training data set named by ``data_cfg.name``: 'shapes', 'finegrained', 'digits' or 'folder'."""
     name = data_cfg["name"]
     size = int(data_cfg.get("image_size", 32))
     languages = _extra_languages(data_cfg)
+    num_classes = _num_classes(data_cfg)
     if name == "shapes":
         return ShapesDataset(seed=seed, image_size=size, num_examples=data_cfg.get("num_examples"),
                              extra_languages=languages)
+    if name == "finegrained":
+        from .finegrained import FineGrainedDataset
+
+        return FineGrainedDataset(seed=seed, image_size=size, num_examples=data_cfg.get("num_examples"),
+                                  num_classes=num_classes)
     if name == "digits":
         return DigitsDataset(seed=seed, image_size=size)
     if name == "folder":
@@ -520,16 +514,21 @@ def make_dataset(data_cfg, *, seed: int):
             raise ValueError("data.name='folder' needs data.root (a folder of images with captions.jsonl/.csv)")
         return ImageTextFolder(data_cfg["root"], size, captions_file=data_cfg.get("captions_file"),
                                resize=bool(data_cfg.get("resize", False)))
-    raise ValueError(f"data.name must be 'shapes', 'digits' or 'folder'; got {name!r}")
+    raise ValueError(f"data.name must be 'shapes', 'finegrained', 'digits' or 'folder'; got {name!r}")
 
 
 def make_eval_dataset(data_cfg, *, seed: int):
-    """The evaluation set: shapes' disjoint range, digits' held-out split, or ``data.eval_root``."""
+    """The evaluation set: shapes' and finegrained's disjoint range, digits' held-out split, or ``data.eval_root``."""
     name = data_cfg["name"]
     size = int(data_cfg.get("image_size", 32))
     languages = _extra_languages(data_cfg)
+    num_classes = _num_classes(data_cfg)
     if name == "shapes":
         return ShapesDataset(seed=seed, image_size=size, extra_languages=languages)
+    if name == "finegrained":
+        from .finegrained import FineGrainedDataset
+
+        return FineGrainedDataset(seed=seed, image_size=size, num_classes=num_classes)
     if name == "digits":
         return DigitsDataset(seed=seed, image_size=size, split="eval")
     root = data_cfg.get("eval_root") or data_cfg.get("root")

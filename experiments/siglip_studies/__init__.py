@@ -6,8 +6,10 @@
   captions in many generated languages.
 * ``memory``: the largest batch under a per-device memory budget, sigmoid ring vs softmax all-gather,
   on emulated CPU devices.
+* ``hard_negatives``: sigmoid vs softmax on the fine-grained set (near-duplicate captions) at two
+  false-negative rates.
 
 Each module has ``NAME``, ``TITLE`` and ``run(out_root, *, quick, seed, progress) -> Outcome``
 (writes ``<out_root>/<NAME>/``: config.json with the seed, raw metrics, figures, summary.md).
-Run one with ``python -m experiments run NAME [--quick]`` (``run studies`` runs all four and writes SIGLIP_STUDIES.md).
+Run one with ``python -m experiments run NAME [--quick]`` (``run studies`` runs all of them and writes SIGLIP_STUDIES.md).
 """

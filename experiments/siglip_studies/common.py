@@ -15,7 +15,8 @@ losses because it was trained with neither of the compared losses (as LiT's froz
 pretrained on labels), is bit-identical for every run of every study with the same seed, and its
 embedding (the L2-normalized MAP output) carries the attributes the captions talk about, which a
 random-init tower would only partly do. It is cached under ``OUT/siglip_frozen_tower/`` with its
-config; a later study with the same config loads it instead of retraining.
+config; a later study with the same config loads it instead of retraining. A spec subclass names
+another data set, its heads and cache folder (``hard_negatives.FineSpec``: the fine-grained set).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import jax
@@ -75,6 +77,23 @@ class FrozenSpec:
     train_batch: int = 128
     lr: float = 1e-3
 
+    # Not fields (the cache's config is the fields): what a spec for another data set overrides
+    # (``hard_negatives.FineSpec``): the trainer's data.name, the cache folder, and the methods below.
+    data_name: ClassVar[str] = "shapes"
+    cache_name: ClassVar[str] = "siglip_frozen_tower"
+
+    def dataset(self):
+        """The data set of the tower's images, the pool and the held-out set (indices as in the module docstring)."""
+        return ShapesDataset(self.seed, 32)
+
+    def attribute_classes(self) -> dict:
+        """{label: number of classes}: the supervised heads, and the labels cached for the pool and held-out set."""
+        return ATTRIBUTE_CLASSES
+
+    def data_options(self) -> dict:
+        """Extra ``data.*`` fields of the trainer config for this data set."""
+        return {}
+
     def __post_init__(self):
         for name in ("pool_size", "eval_size", "train_images", "train_steps", "train_batch"):
             v = getattr(self, name)
@@ -113,8 +132,8 @@ def _image_config(variant: str) -> dict:
 
 def _train_classifier(spec: FrozenSpec, progress: bool):
     """Supervised pretraining of the frozen tower (:mod:`constellations.siglip.pretrain`) on its own images."""
-    ex = ShapesDataset(spec.seed, 32).get(TOWER_OFFSET + np.arange(spec.train_images))
-    model = ImageClassifier(_image_config(spec.image_variant), ATTRIBUTE_CLASSES)
+    ex = spec.dataset().get(TOWER_OFFSET + np.arange(spec.train_images))
+    model = ImageClassifier(_image_config(spec.image_variant), spec.attribute_classes())
     params = model.init(jax.random.key(spec.seed), jnp.asarray(ex["images"][:1]))["params"]
     optim = merge(default_config(), dict(optim=dict(lr=spec.lr))).optim
     order = batch_order(spec.train_images, spec.train_steps, spec.train_batch, spec.seed)
@@ -137,8 +156,8 @@ def _load_frozen(folder: Path, spec: FrozenSpec, t0: float) -> FrozenImages:
             data = {k: f[k] for k in f.files}
         summary = json.loads((folder / "summary.json").read_text())
         frozen = FrozenImages(spec, tree["img"], data["train_z"], data["train_norm"], data["eval_z"],
-                              {k: data[f"eval_label/{k}"] for k in ATTRIBUTES},
-                              {k: data[f"pool_label/{k}"] for k in ATTRIBUTES},
+                              {k.partition("/")[2]: v for k, v in data.items() if k.startswith("eval_label/")},
+                              {k.partition("/")[2]: v for k, v in data.items() if k.startswith("pool_label/")},
                               summary["head_accuracy"], time.perf_counter() - t0, True)
     except Exception as e:  # missing file, bad zip, bad JSON, wrong shapes: all mean a damaged cache
         raise ValueError(f"the frozen-tower cache in {folder} is damaged ({type(e).__name__}: {e}); "
@@ -151,22 +170,21 @@ def _load_frozen(folder: Path, spec: FrozenSpec, t0: float) -> FrozenImages:
 
 
 def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> FrozenImages:
-    """Train (or load from ``out_root/siglip_frozen_tower``) the frozen tower and cache its embeddings.
+    """Train (or load from ``out_root/<spec.cache_name>``) the frozen tower and cache its embeddings.
 
     The cache is the tower as a trainer checkpoint (``checkpoints/``), ``embeddings.npz`` (pool and
     held-out embeddings and labels), ``summary.json``, and last ``config.json``, whose spec must
     equal ``spec`` for the cache to be used; a cache of this spec that cannot be read is an error.
     """
     t0 = time.perf_counter()
-    folder = Path(out_root) / "siglip_frozen_tower"
+    folder = Path(out_root) / spec.cache_name
     config = {"spec": dataclasses.asdict(spec), "version": 2}
     cfg_file = folder / "config.json"
     if cfg_file.is_file() and json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)):
         return _load_frozen(folder, spec, t0)
 
     model, params, losses = _train_classifier(spec, progress)
-    ds = ShapesDataset(spec.seed, 32)
-    chunk = 256
+    ds = spec.dataset()
 
     @jax.jit
     def features_and_heads(p, x):
@@ -174,20 +192,14 @@ def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> 
         return f, {k: jnp.argmax(v, axis=1) for k, v in model.apply({"params": p}, x).items()}
 
     def embed_pool(indices):
-        """(unit embeddings, norms, head predictions), rendering and embedding ``chunk`` images at a time."""
-        parts = [apply_in_batches(lambda x: features_and_heads(params, jnp.asarray(x)),
-                                  ds.get(indices[a:a + chunk])["images"], chunk) for a in range(0, len(indices), chunk)]
-        f, heads = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-        f = np.asarray(f, np.float32)
-        n = np.linalg.norm(f, axis=1)
-        return f / (n[:, None] + 1e-8), n, heads
+        return _embed_images(lambda x: features_and_heads(params, x), ds, indices)
 
     train_z, train_norm, _ = embed_pool(np.arange(spec.pool_size))
     eval_idx = EVAL_OFFSET + np.arange(spec.eval_size)
     eval_z, _, predicted = embed_pool(eval_idx)
     eval_labels = ds.get(eval_idx, images=False)["labels"]
     pool_labels = ds.get(np.arange(spec.pool_size), images=False)["labels"]
-    accuracy = {k: float(np.mean(predicted[k] == eval_labels[k])) for k in ATTRIBUTE_CLASSES}
+    accuracy = {k: float(np.mean(predicted[k] == eval_labels[k])) for k in spec.attribute_classes()}
     save_checkpoint(folder, {"img": params["img"]}, spec.train_steps, meta={"frozen_spec": dataclasses.asdict(spec)},
                     keep=1)
     io.save_npz(folder / "embeddings.npz", train_z=train_z, train_norm=train_norm, eval_z=eval_z, train_loss=losses,
@@ -198,6 +210,36 @@ def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> 
     io.write_json(cfg_file, config)
     return FrozenImages(spec, params["img"], train_z, train_norm, eval_z, eval_labels, pool_labels, accuracy,
                         time.perf_counter() - t0, False)
+
+
+def _embed_images(features_and_more, ds, indices, chunk: int = 256):
+    """(unit embeddings, norms, rest): ``features_and_more(images) -> (features, rest)`` on ``ds``'s examples
+    ``indices``, rendering and embedding ``chunk`` images at a time."""
+    parts = [apply_in_batches(lambda x: features_and_more(jnp.asarray(x)), ds.get(indices[a:a + chunk])["images"], chunk)
+             for a in range(0, len(indices), chunk)]
+    f, rest = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    f = np.asarray(f, np.float32)
+    n = np.linalg.norm(f, axis=1)
+    return f / (n[:, None] + 1e-8), n, rest
+
+
+def embed_with_frozen(frozen: FrozenImages, spec: FrozenSpec) -> FrozenImages:
+    """The same frozen tower's cached embeddings of another data configuration ``spec`` (same tower fields).
+
+    For a study that varies the data (not the tower): the tower of ``frozen`` embeds the pool and the
+    held-out set of ``spec.dataset()``; its head accuracy is the tower's own (measured on its data).
+    """
+    t0 = time.perf_counter()
+    vit = ViT(**_image_config(frozen.spec.image_variant))
+    apply = jax.jit(lambda x: (vit.apply({"params": frozen.img_params}, x), {}))
+    ds = spec.dataset()
+    train_z, train_norm, _ = _embed_images(apply, ds, np.arange(spec.pool_size))
+    eval_idx = EVAL_OFFSET + np.arange(spec.eval_size)
+    eval_z, _, _ = _embed_images(apply, ds, eval_idx)
+    eval_labels = ds.get(eval_idx, images=False)["labels"]
+    pool_labels = ds.get(np.arange(spec.pool_size), images=False)["labels"]
+    return FrozenImages(spec, frozen.img_params, train_z, train_norm, eval_z, eval_labels, pool_labels,
+                        dict(frozen.head_accuracy), time.perf_counter() - t0, frozen.loaded_from_cache)
 
 
 def start_study(out_root, name: str, cfg: dict, *, progress: bool) -> tuple[Path, FrozenImages]:
@@ -249,8 +291,8 @@ def lit_config(frozen: FrozenSpec, spec: LitSpec):
         raise ValueError(f"batch size {spec.batch_size} exceeds the training pool ({frozen.pool_size} examples)")
     return merge(default_config(), dict(
         seed=frozen.seed, total_steps=spec.steps, batch_size=spec.batch_size, progress=False,
-        data=dict(name="shapes", image_size=32, max_len=MAX_LEN, tokenizer="word", num_examples=frozen.pool_size,
-                  extra_languages=spec.extra_languages),
+        data=dict(name=frozen.data_name, image_size=32, max_len=MAX_LEN, tokenizer="word", num_examples=frozen.pool_size,
+                  extra_languages=spec.extra_languages, **frozen.data_options()),
         model=dict(image_variant=frozen.image_variant, text_variant=spec.text_variant,
                    text_bottleneck=spec.text_bottleneck),
         loss=dict(parameterization=spec.parameterization, implementation="dense",
@@ -278,7 +320,8 @@ _POOL_CACHE: dict = {}
 
 def _pool_captions(setup, frozen: FrozenSpec, extra_languages: int):
     """(captions, tokens) of the training pool, computed once per data configuration."""
-    key = (frozen.seed, frozen.pool_size, extra_languages, setup.max_len, setup.tokenizer.vocab_size)
+    key = (frozen.data_name, tuple(sorted(frozen.data_options().items())), frozen.seed, frozen.pool_size,
+           extra_languages, setup.max_len, setup.tokenizer.vocab_size)
     if key not in _POOL_CACHE:
         captions = setup.dataset.get(np.arange(frozen.pool_size), images=False)["captions"]
         _POOL_CACHE[key] = (captions, setup.tokenizer.encode(captions, setup.max_len))
@@ -380,8 +423,13 @@ def scan_training(setup, params: dict, pool: dict, stream: np.ndarray, *, progre
     return to_host(state.params), history, seconds
 
 
-def train_lit(frozen: FrozenImages, spec: LitSpec, *, progress: bool = True, zero_shot_languages=()) -> LitRun:
-    """Train one text tower from scratch against the cached frozen image embeddings, then evaluate it."""
+def train_lit(frozen: FrozenImages, spec: LitSpec, *, progress: bool = True, zero_shot_languages=(),
+              extra_eval=None) -> LitRun:
+    """Train one text tower from scratch against the cached frozen image embeddings, then evaluate it.
+
+    ``extra_eval``: None, or ``f(embed_texts, frozen) -> dict`` of a study's own evaluations of the
+    trained text tower (``embed_texts``: caption strings -> (n, d) unit rows), merged into the evaluation.
+    """
     t0 = time.perf_counter()
     cfg = lit_config(frozen.spec, spec)
     setup = build(cfg)
@@ -402,6 +450,8 @@ def train_lit(frozen: FrozenImages, spec: LitSpec, *, progress: bool = True, zer
 
     initial = _initial_loss_check(setup, params, stream[0], captions, frozen, spec, history["loss"][0])
     evaluation, analysis = evaluate_lit(setup, host, frozen, cfg, zero_shot_languages=zero_shot_languages)
+    if extra_eval is not None:
+        evaluation.update(extra_eval(make_embedders(setup, host, 256)[1], frozen))
     embedding = host["txt"]["embedding"]["embedding"].size + (
         host["txt"]["embedding_projection"]["kernel"].size if "embedding_projection" in host["txt"] else 0)
     return LitRun(spec, cfg.to_dict(), history, evaluation, analysis, initial, count_params(host["txt"]),
