@@ -106,21 +106,37 @@ def measured_peak(label, D, B, width, tile=None, timeout=600):
 
 
 def time_it(fn, repeats):
-    fn()  # compile / warm up
-    best = np.inf
+    """Best wall-clock seconds of ``repeats`` calls of ``fn`` after one warm-up call (see :func:`time_both`)."""
+    return time_both(fn, repeats)["wall"]
+
+
+def time_both(fn, repeats) -> dict:
+    """{"wall": best wall-clock seconds, "cpu": best CPU seconds of this process (all its threads)} of
+    ``repeats`` calls of ``fn``, after one warm-up (compiling) call.
+
+    On a machine shared with other jobs the wall clock also counts the time the scheduler gave to
+    them; the process CPU time does not, so it is the figure to compare when the load average is
+    above the number of cores (a loaded machine still slows the CPU time a little: caches are shared).
+    """
+    fn()
+    wall = cpu = np.inf
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        wall, cpu = min(wall, time.perf_counter() - w0), min(cpu, time.process_time() - c0)
+    return {"wall": wall, "cpu": cpu}
 
 
-def torch_baseline(B, width, repeats):
-    """(seconds, description) of loss+grad with open_clip's SigLipLoss (or plain torch), or (None, why)."""
+def torch_baseline(B, width, repeats, timer=time_it, threads=None):
+    """(timer's result, description) of loss+grad with open_clip's SigLipLoss (or plain torch), or (None, why).
+
+    ``threads``: torch's intra-op threads (None keeps torch's default)."""
     try:
         import torch
     except ImportError:
         return None, "torch is not installed: skipping the open_clip comparison (pip install torch to run it)"
+    if threads is not None:
+        torch.set_num_threads(threads)
     loss_cls, how = None, ""
     try:
         from open_clip.loss import SigLipLoss as loss_cls
@@ -163,7 +179,7 @@ def torch_baseline(B, width, repeats):
             loss.backward()
             return loss
     loss = float(step().detach())
-    return time_it(step, repeats), f"{how}; torch {torch.__version__}, {torch.get_num_threads()} threads; loss {loss:.6f}"
+    return timer(step, repeats), f"{how}; torch {torch.__version__}, {torch.get_num_threads()} threads; loss {loss:.6f}"
 
 
 def roof(x, y, t, b):
@@ -194,15 +210,24 @@ def roof_tiled(x, y, t, b, tile):
 
 def tiled_part(args) -> dict:
     """Part 3: memory and speed of the tiled loss on one CPU device (see the module docstring)."""
-    width, B = args.width, args.batch
-    one = Mesh(np.array(jax.devices()[:1]), ("data",))
+    width = args.width
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+    load = _loadavg()
     results = {"width": width, "tile_default": DEFAULT_TILE, "cpus_in_affinity": cpus, "loadavg_start": load,
-               "memory": {}, "speed": {"batch": B}}
+               "memory": {}}
     print(f"3. tiled sigmoid loss on one CPU device, d = {width}, float32; {cpus} CPU(s) in this process's "
           f"affinity; load average {' '.join(load)}")
 
+    if "memory" in args.tiled_parts:
+        _tiled_memory(args, results)
+    if "speed" in args.tiled_parts:
+        _tiled_speed(args, results)
+    return results
+
+
+def _tiled_memory(args, results) -> None:
+    """Part 3a: compiled and measured memory of the tiled loss at each of ``--tiled-batches``."""
+    width = args.width
     print(f"\n3a. memory of value+grad, tile {DEFAULT_TILE} (MiB; compiled per device, and the measured peak RSS "
           "increase of a subprocess running it once, compiling excluded)")
     for batch in args.tiled_batches:
@@ -211,7 +236,7 @@ def tiled_part(args) -> dict:
             temp, total = compiled_memory(label, 1, batch, width)
             row[label] = {"temp_mib": temp / MiB, "total_mib": total / MiB}
         if not args.no_measured:
-            m = measured_peak("tiled", 1, batch, width, timeout=3600)
+            m = measured_peak("tiled", 1, batch, width, timeout=args.timeout)
             row["tiled"].update(measured_peak_increase_mib=m["peak_increase_mib"], run_seconds=m["seconds"],
                                 loss=m["loss"], method=m["method"])
         results["memory"][str(batch)] = row
@@ -220,46 +245,80 @@ def tiled_part(args) -> dict:
               f"{row['dense']['total_mib']:10.1f} | tiled compiled temp {row['tiled']['temp_mib']:8.1f} total "
               f"{row['tiled']['total_mib']:8.1f}"
               + ("" if measured is None else f", measured peak {measured:8.1f} MiB "
-                 f"(run {row['tiled']['run_seconds']:.1f} s, loss {row['tiled']['loss']:.6f})"))
+                 f"(run {row['tiled']['run_seconds']:.1f} s, loss {row['tiled']['loss']:.6f})"), flush=True)
 
-    print(f"\n3b. value+grad time at B = {B}, d = {width} (best of {args.repeats}); ratio = time / roof time")
-    x, y = (jax.device_put(a, jax.devices()[0]) for a in _embeddings(B, width))
-    t, b = jnp.float32(10.0), jnp.float32(-10.0)
-    flops = 3 * 2.0 * B * B * width
-    roof_jit = jax.jit(roof)
-    roof_s = time_it(lambda: jax.block_until_ready(roof_jit(x, y, t, b)), args.repeats)
-    speed = {"roof": roof_s}
-    print(f"    {'roof (3 GEMMs + sigmoid)':>32}: {roof_s * 1e3:9.1f} ms  {flops / roof_s / 1e9:6.1f} GFLOP/s")
 
-    def run(name, fn):
-        sec = time_it(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
-        speed[name] = sec
-        print(f"    {name:>32}: {sec * 1e3:9.1f} ms  {flops / sec / 1e9:6.1f} GFLOP/s   ratio {sec / roof_s:5.2f}")
-        return sec
+def _parse_tile(text: str):
+    """"512" -> 512 (square tiles), "512x1024" -> (512, 1024) (rows x columns)."""
+    rows, _, cols = text.partition("x")
+    return (int(rows), int(cols)) if cols else int(rows)
 
-    for tile in args.tiles:
-        if B % tile == 0:
-            run(f"roof over tiles of {tile}", jax.jit(partial(roof_tiled, tile=tile)))
-    run("dense", _value_and_grad("dense", one))
-    for tile in args.tiles:
-        run(f"tiled, tile {tile}", _value_and_grad("tiled", one, tile))
-    best = min(args.tiles, key=lambda tile: speed[f"tiled, tile {tile}"])
-    recompute = jax.jit(jax.value_and_grad(
-        lambda a, c, tt, bb: tiled_sigmoid_block(a, c, tt, bb, tile=best, recompute=True)[0] / B, argnums=(0, 1, 2, 3)))
-    run(f"tiled, tile {best}, recompute", recompute)
-    base, how = torch_baseline(B, width, args.repeats)
-    if base is None:
-        print(f"    {how}")
-    else:
-        speed["torch"] = base
-        print(f"    {'torch / open_clip':>32}: {base * 1e3:9.1f} ms   ratio {base / roof_s:5.2f}   ({how})")
-        print(f"    torch time / tiled time (tile {best}): {base / speed[f'tiled, tile {best}']:.2f}")
-    results["speed"].update(seconds=speed, baseline=how, best_tile=best,
-                            ratio_to_roof={k: v / roof_s for k, v in speed.items()},
-                            loadavg_end=Path("/proc/loadavg").read_text().split()[:3]
-                            if Path("/proc/loadavg").exists() else "?")
-    print(f"    fastest tile: {best}; load average at the end {' '.join(results['speed']['loadavg_end'])}")
-    return results
+
+def _tile_name(tile) -> str:
+    return f"{tile[0]}x{tile[1]}" if isinstance(tile, tuple) else str(tile)
+
+
+def _loadavg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
+
+
+def _tiled_speed(args, results) -> None:
+    """Part 3b: time of value+grad of the tiled loss against the roof, open_clip and (small B) the dense loss."""
+    width = args.width
+    one = Mesh(np.array(jax.devices()[:1]), ("data",))
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    tiles = [_parse_tile(t) for t in args.tiles]
+    results["speed"] = {}
+    for B in args.speed_batches:
+        load0 = _loadavg()
+        print(f"\n3b. value+grad at B = {B}, d = {width}, float32 (best of {args.repeats}; XLA and torch on "
+              f"{threads} thread(s) = this process's CPU affinity; load average {' '.join(load0)}).\n"
+              "    cpu = CPU seconds of this process (what to compare on a shared machine), wall = wall clock; "
+              "ratio = time / the roof's time on the same clock")
+        x, y = (jax.device_put(a, jax.devices()[0]) for a in _embeddings(B, width))
+        t, b = jnp.float32(10.0), jnp.float32(-10.0)
+        flops = 3 * 2.0 * B * B * width
+        speed = {}
+
+        def run(name, fn, timing=None):
+            timing = timing or time_both(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
+            speed[name] = timing
+            roof_t = speed.get("roof", timing)
+            print(f"    {name:>34}: cpu {timing['cpu'] * 1e3:9.1f} ms ({flops / timing['cpu'] / 1e9:5.1f} GFLOP/s, "
+                  f"ratio {timing['cpu'] / roof_t['cpu']:5.2f})   wall {timing['wall'] * 1e3:9.1f} ms "
+                  f"(ratio {timing['wall'] / roof_t['wall']:5.2f})", flush=True)
+
+        run("roof", jax.jit(roof))
+        for tile in tiles:
+            if isinstance(tile, int) and B % tile == 0:
+                run(f"roof over tiles of {tile}", jax.jit(partial(roof_tiled, tile=tile)))
+        if B <= args.dense_max:
+            run("dense", _value_and_grad("dense", one))
+        for tile in tiles:
+            run(f"tiled, tile {_tile_name(tile)}", _value_and_grad("tiled", one, tile))
+        best = min(tiles, key=lambda tile: speed[f"tiled, tile {_tile_name(tile)}"]["cpu"])
+        recompute = jax.jit(jax.value_and_grad(
+            lambda a, c, tt, bb: tiled_sigmoid_block(a, c, tt, bb, tile=best, recompute=True)[0] / B,
+            argnums=(0, 1, 2, 3)))
+        run(f"tiled, tile {_tile_name(best)}, recompute", recompute)
+        base, how = torch_baseline(B, width, args.repeats, timer=time_both, threads=threads)
+        row = {"seconds": speed, "best_tile": _tile_name(best), "baseline": how}
+        if base is None:
+            print(f"    {how}")
+        else:
+            run("open_clip (torch)", None, base)
+            fastest = speed[f"tiled, tile {_tile_name(best)}"]
+            row["open_clip_over_tiled"] = {clock: base[clock] / fastest[clock] for clock in ("cpu", "wall")}
+            print(f"    baseline: {how}")
+            print(f"    open_clip time / tiled time (tile {_tile_name(best)}): cpu {row['open_clip_over_tiled']['cpu']:.2f}"
+                  f", wall {row['open_clip_over_tiled']['wall']:.2f} (goal >= 1.2)")
+        row["ratio_to_roof"] = {name: {clock: v[clock] / speed["roof"][clock] for clock in ("cpu", "wall")}
+                                for name, v in speed.items()}
+        row["loadavg"] = {"start": load0, "end": _loadavg()}
+        results["speed"][str(B)] = row
+        print(f"    fastest tile: {_tile_name(best)} (cpu ratio to roof "
+              f"{row['ratio_to_roof'][f'tiled, tile {_tile_name(best)}']['cpu']:.2f}, goal <= 1.3); "
+              f"load average at the end {' '.join(row['loadavg']['end'])}")
 
 
 def main(argv=None) -> int:
@@ -272,7 +331,15 @@ def main(argv=None) -> int:
     p.add_argument("--tiled", action="store_true", help="part 3 only: the tiled loss on one device")
     p.add_argument("--tiled-batches", type=int, nargs="*", default=[16384, 65536],
                    help="batches for part 3's memory measurements")
-    p.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024, 2048], help="tile edges to time")
+    p.add_argument("--tiles", nargs="+", default=["256", "512", "1024", "2048"],
+                   help="tiles to time: an edge (512) or rows x columns (512x1024)")
+    p.add_argument("--speed-batches", type=int, nargs="+", default=[8192, 16384], help="batches for part 3's timings")
+    p.add_argument("--dense-max", type=int, default=8192,
+                   help="time the dense loss in part 3 only up to this batch (it holds several (B, B) matrices)")
+    p.add_argument("--tiled-parts", nargs="+", choices=("memory", "speed"), default=["memory", "speed"],
+                   help="which of part 3's halves to run (memory at B = 262144 alone takes about 35 min on one core)")
+    p.add_argument("--timeout", type=float, default=3600.0,
+                   help="seconds each measured-memory subprocess may run (B = 262144, d = 256 needs ~2500 on one core)")
     p.add_argument("--child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
