@@ -2,7 +2,18 @@
 
     python experiments/bench_siglip_loss.py [--batch 8192] [--width 256] [--repeats 3] [--out results/bench_siglip_loss.json]
 
-    python -m experiments.bench_siglip_loss --tiled [--tiled-batches 16384 65536] [--tiles 256 512 1024 2048]
+    python -m experiments.bench_siglip_loss --tiled [--tiled-parts memory speed] [--tiled-batches 16384 65536]
+        [--speed-batches 8192 16384] [--tiles 256 512 1024 512x1024]     (pin it: taskset -c 0)
+
+    python -m experiments.bench_siglip_loss --gpu [--gpu-batch 65536]    (on a machine with a GPU or TPU)
+
+The open_clip baseline needs ``open_clip_torch`` beside torch. Its dependencies would pull a GPU
+build of torch, so install it alone, into an environment that already has (CPU) torch:
+
+    pip install --no-deps open_clip_torch
+
+Its package ``__init__`` then fails for want of torchvision; the bench loads ``open_clip/loss.py``
+(torch only) straight from the installed package and says so in its output.
 
 Part 1, memory (8 emulated CPU devices, XLA's compiled memory analysis of jit(value_and_grad(loss)),
 which is per device for a partitioned program):
@@ -21,11 +32,19 @@ Part 2, throughput (loss + gradients w.r.t. both embeddings, t and b, at the sam
 Part 3 (``--tiled``, instead of parts 1-2), the tiled loss on one device (``constellations.siglip.tiled``):
   (a) memory of value+grad at each of ``--tiled-batches``: compiled temporaries and total (dense beside
       it, compiled only) and the measured peak RSS increase of a subprocess (compiling excluded);
-  (b) speed at ``--batch``: the tiled loss at each of ``--tiles`` (and the recomputing backward pass at
+  (b) speed at each of ``--speed-batches``: the tiled loss at each of ``--tiles`` (and the recomputing backward pass at
       the fastest), the dense loss, and a roof measured in the same run: one GEMM for the (B, B)
       logits, one sigmoid per pair, two GEMMs for the gradients w.r.t. both embeddings; ratios are
       time / roof time (<= 1.3 is the goal), and the same roof computed tile by tile (no (B, B)
-      matrix in memory: the tighter bound). Run it pinned to one core (``taskset -c 1``).
+      matrix in memory: the tighter bound). Each time is given twice: the process's CPU time (what to
+      compare when other jobs share the core: it leaves out the time the scheduler gave them) and the
+      wall clock, each as a ratio to the roof on the same clock, with the load average before and
+      after. Run it pinned to one core (``taskset -c 0``): XLA and torch then use one thread each.
+  ``--speed-batches`` sets the batches of (b) (default 8192 and 16384); the dense loss, which holds
+  several (B, B) matrices, is timed only up to ``--dense-max``.
+Part 4 (``--gpu``, instead of parts 1-3; prepared for a GPU/TPU machine, see :func:`gpu_part`): the
+  Pallas kernels against the XLA scan at B = 65536 in float32 and bfloat16, several tiles each, with
+  the relative difference of value and gradients between them.
 """
 
 from __future__ import annotations
@@ -321,6 +340,59 @@ def _tiled_speed(args, results) -> None:
               f"load average at the end {' '.join(row['loadavg']['end'])}")
 
 
+def gpu_part(args) -> dict:
+    """Part 4 (``--gpu``): the tiled loss's Pallas kernels against its XLA scan on a GPU or TPU.
+
+    value+grad at B = ``--gpu-batch`` (65536), d = ``--width``, for float32 and bfloat16 embeddings,
+    each kernel at each of its tiles (``--gpu-tiles-pallas``, ``--gpu-tiles-xla``); a tile that fails
+    to compile is reported and skipped. Both kernels sweep the tiles in float32 (bfloat16 embeddings
+    are cast first, as the trainer does), so the bfloat16 rows time the same math from half the input
+    bytes. Each row gives the best wall time of ``--repeats`` (the device is not shared), the speed-up
+    over the fastest XLA row of the same dtype, the peak device memory where the backend reports it,
+    and the value's and gradients' largest relative difference from the first XLA row.
+    """
+    backend = jax.default_backend()
+    if backend not in ("gpu", "tpu"):
+        print(f"4. --gpu needs a GPU or TPU backend; jax.default_backend() is {backend!r}: nothing timed")
+        return {"backend": backend, "timed": False}
+    device = jax.devices()[0]
+    B, width = args.gpu_batch, args.width
+    results = {"backend": backend, "device": str(device), "batch": B, "width": width, "rows": {}}
+    print(f"4. tiled loss on {device} ({backend}), B = {B}, d = {width}: value+grad, best of {args.repeats} (wall)")
+    x32, y32 = (jax.device_put(a, device) for a in _embeddings(B, width))
+    for dtype in (jnp.float32, jnp.bfloat16):
+        x, y = x32.astype(dtype), y32.astype(dtype)
+        t, b = jnp.float32(10.0), jnp.float32(-10.0)
+        reference, best_xla = None, np.inf
+        for kernel, tiles in (("xla", args.gpu_tiles_xla), ("pallas", args.gpu_tiles_pallas)):
+            for tile in tiles:
+                name = f"{jnp.dtype(dtype).name} {kernel} tile {tile}"
+                fn = jax.jit(jax.value_and_grad(
+                    lambda a, c, tt, bb, tile=tile, kernel=kernel: tiled_sigmoid_block(
+                        a, c, tt, bb, tile=tile, kernel=kernel)[0] / B, argnums=(0, 1, 2, 3)))
+                try:
+                    sec = time_it(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
+                    value, grads = fn(x, y, t, b)
+                except Exception as err:  # a tile too large for a kernel block fails to compile: report, go on
+                    print(f"    {name:>32}: failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+                    results["rows"][name] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+                    continue
+                out = [np.asarray(v, np.float64) for v in (value, *grads)]
+                if reference is None:
+                    reference = out
+                diff = max(float(np.max(np.abs(a - r)) / max(np.max(np.abs(r)), 1e-30)) for a, r in zip(out, reference))
+                if kernel == "xla":
+                    best_xla = min(best_xla, sec)
+                stats = device.memory_stats() or {}
+                row = {"seconds": sec, "speedup_vs_best_xla": best_xla / sec, "max_rel_diff_vs_first_xla": diff,
+                       "peak_bytes": stats.get("peak_bytes_in_use")}
+                results["rows"][name] = row
+                peak = "" if row["peak_bytes"] is None else f", peak {row['peak_bytes'] / MiB:9.1f} MiB"
+                print(f"    {name:>32}: {sec * 1e3:9.2f} ms  {3 * 2.0 * B * B * width / sec / 1e12:6.1f} TFLOP/s  "
+                      f"x{best_xla / sec:5.2f} vs best XLA so far{peak}, rel diff {diff:.1e}", flush=True)
+    return results
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=8192, help="global batch B (>= 8192 for the report)")
@@ -340,18 +412,22 @@ def main(argv=None) -> int:
                    help="which of part 3's halves to run (memory at B = 262144 alone takes about 35 min on one core)")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="seconds each measured-memory subprocess may run (B = 262144, d = 256 needs ~2500 on one core)")
+    p.add_argument("--gpu", action="store_true", help="part 4 only: Pallas vs XLA tiles on a GPU/TPU (B = 65536)")
+    p.add_argument("--gpu-batch", type=int, default=65536)
+    p.add_argument("--gpu-tiles-pallas", type=int, nargs="+", default=[64, 128, 256])
+    p.add_argument("--gpu-tiles-xla", type=int, nargs="+", default=[1024, 2048, 4096])
     p.add_argument("--child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         label, D, B, width, *tile = args.child
         _measured_child(label, int(D), int(B), int(width), int(tile[0]) if tile else None)
         return 0
-    if args.tiled:
-        results = tiled_part(args)
+    if args.tiled or args.gpu:
+        results = tiled_part(args) if args.tiled else gpu_part(args)
         if args.out:
             io.write_json(args.out, results)
             print(f"\nwrote {args.out}")
-        return 0
+        return 1 if results.get("timed") is False else 0
     if jax.device_count() < N_DEVICES:
         print(f"need {N_DEVICES} devices (XLA_FLAGS was set before JAX was imported?); have {jax.device_count()}")
         return 1
