@@ -2,7 +2,18 @@
 
     python experiments/bench_siglip_loss.py [--batch 8192] [--width 256] [--repeats 3] [--out results/bench_siglip_loss.json]
 
-    python -m experiments.bench_siglip_loss --tiled [--tiled-batches 16384 65536] [--tiles 256 512 1024 2048]
+    python -m experiments.bench_siglip_loss --tiled [--tiled-parts memory speed] [--tiled-batches 16384 65536]
+        [--speed-batches 8192 16384] [--tiles 256 512 1024 512x1024]     (pin it: taskset -c 0)
+
+    python -m experiments.bench_siglip_loss --gpu [--gpu-batch 65536]    (on a machine with a GPU or TPU)
+
+The open_clip baseline needs ``open_clip_torch`` beside torch. Its dependencies would pull a GPU
+build of torch, so install it alone, into an environment that already has (CPU) torch:
+
+    pip install --no-deps open_clip_torch
+
+Its package ``__init__`` then fails for want of torchvision; the bench loads ``open_clip/loss.py``
+(torch only) straight from the installed package and says so in its output.
 
 Part 1, memory (8 emulated CPU devices, XLA's compiled memory analysis of jit(value_and_grad(loss)),
 which is per device for a partitioned program):
@@ -21,11 +32,19 @@ Part 2, throughput (loss + gradients w.r.t. both embeddings, t and b, at the sam
 Part 3 (``--tiled``, instead of parts 1-2), the tiled loss on one device (``constellations.siglip.tiled``):
   (a) memory of value+grad at each of ``--tiled-batches``: compiled temporaries and total (dense beside
       it, compiled only) and the measured peak RSS increase of a subprocess (compiling excluded);
-  (b) speed at ``--batch``: the tiled loss at each of ``--tiles`` (and the recomputing backward pass at
+  (b) speed at each of ``--speed-batches``: the tiled loss at each of ``--tiles`` (and the recomputing backward pass at
       the fastest), the dense loss, and a roof measured in the same run: one GEMM for the (B, B)
       logits, one sigmoid per pair, two GEMMs for the gradients w.r.t. both embeddings; ratios are
       time / roof time (<= 1.3 is the goal), and the same roof computed tile by tile (no (B, B)
-      matrix in memory: the tighter bound). Run it pinned to one core (``taskset -c 1``).
+      matrix in memory: the tighter bound). Each time is given twice: the process's CPU time (what to
+      compare when other jobs share the core: it leaves out the time the scheduler gave them) and the
+      wall clock, each as a ratio to the roof on the same clock, with the load average before and
+      after. Run it pinned to one core (``taskset -c 0``): XLA and torch then use one thread each.
+  ``--speed-batches`` sets the batches of (b) (default 8192 and 16384); the dense loss, which holds
+  several (B, B) matrices, is timed only up to ``--dense-max``.
+Part 4 (``--gpu``, instead of parts 1-3; prepared for a GPU/TPU machine, see :func:`gpu_part`): the
+  Pallas kernels against the XLA scan at B = 65536 in float32 and bfloat16, several tiles each, with
+  the relative difference of value and gradients between them.
 """
 
 from __future__ import annotations
@@ -106,21 +125,37 @@ def measured_peak(label, D, B, width, tile=None, timeout=600):
 
 
 def time_it(fn, repeats):
-    fn()  # compile / warm up
-    best = np.inf
+    """Best wall-clock seconds of ``repeats`` calls of ``fn`` after one warm-up call (see :func:`time_both`)."""
+    return time_both(fn, repeats)["wall"]
+
+
+def time_both(fn, repeats) -> dict:
+    """{"wall": best wall-clock seconds, "cpu": best CPU seconds of this process (all its threads)} of
+    ``repeats`` calls of ``fn``, after one warm-up (compiling) call.
+
+    On a machine shared with other jobs the wall clock also counts the time the scheduler gave to
+    them; the process CPU time does not, so it is the figure to compare when the load average is
+    above the number of cores (a loaded machine still slows the CPU time a little: caches are shared).
+    """
+    fn()
+    wall = cpu = np.inf
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        wall, cpu = min(wall, time.perf_counter() - w0), min(cpu, time.process_time() - c0)
+    return {"wall": wall, "cpu": cpu}
 
 
-def torch_baseline(B, width, repeats):
-    """(seconds, description) of loss+grad with open_clip's SigLipLoss (or plain torch), or (None, why)."""
+def torch_baseline(B, width, repeats, timer=time_it, threads=None):
+    """(timer's result, description) of loss+grad with open_clip's SigLipLoss (or plain torch), or (None, why).
+
+    ``threads``: torch's intra-op threads (None keeps torch's default)."""
     try:
         import torch
     except ImportError:
         return None, "torch is not installed: skipping the open_clip comparison (pip install torch to run it)"
+    if threads is not None:
+        torch.set_num_threads(threads)
     loss_cls, how = None, ""
     try:
         from open_clip.loss import SigLipLoss as loss_cls
@@ -163,7 +198,7 @@ def torch_baseline(B, width, repeats):
             loss.backward()
             return loss
     loss = float(step().detach())
-    return time_it(step, repeats), f"{how}; torch {torch.__version__}, {torch.get_num_threads()} threads; loss {loss:.6f}"
+    return timer(step, repeats), f"{how}; torch {torch.__version__}, {torch.get_num_threads()} threads; loss {loss:.6f}"
 
 
 def roof(x, y, t, b):
@@ -194,15 +229,24 @@ def roof_tiled(x, y, t, b, tile):
 
 def tiled_part(args) -> dict:
     """Part 3: memory and speed of the tiled loss on one CPU device (see the module docstring)."""
-    width, B = args.width, args.batch
-    one = Mesh(np.array(jax.devices()[:1]), ("data",))
+    width = args.width
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else "?"
+    load = _loadavg()
     results = {"width": width, "tile_default": DEFAULT_TILE, "cpus_in_affinity": cpus, "loadavg_start": load,
-               "memory": {}, "speed": {"batch": B}}
+               "memory": {}}
     print(f"3. tiled sigmoid loss on one CPU device, d = {width}, float32; {cpus} CPU(s) in this process's "
           f"affinity; load average {' '.join(load)}")
 
+    if "memory" in args.tiled_parts:
+        _tiled_memory(args, results)
+    if "speed" in args.tiled_parts:
+        _tiled_speed(args, results)
+    return results
+
+
+def _tiled_memory(args, results) -> None:
+    """Part 3a: compiled and measured memory of the tiled loss at each of ``--tiled-batches``."""
+    width = args.width
     print(f"\n3a. memory of value+grad, tile {DEFAULT_TILE} (MiB; compiled per device, and the measured peak RSS "
           "increase of a subprocess running it once, compiling excluded)")
     for batch in args.tiled_batches:
@@ -211,7 +255,7 @@ def tiled_part(args) -> dict:
             temp, total = compiled_memory(label, 1, batch, width)
             row[label] = {"temp_mib": temp / MiB, "total_mib": total / MiB}
         if not args.no_measured:
-            m = measured_peak("tiled", 1, batch, width, timeout=3600)
+            m = measured_peak("tiled", 1, batch, width, timeout=args.timeout)
             row["tiled"].update(measured_peak_increase_mib=m["peak_increase_mib"], run_seconds=m["seconds"],
                                 loss=m["loss"], method=m["method"])
         results["memory"][str(batch)] = row
@@ -220,45 +264,132 @@ def tiled_part(args) -> dict:
               f"{row['dense']['total_mib']:10.1f} | tiled compiled temp {row['tiled']['temp_mib']:8.1f} total "
               f"{row['tiled']['total_mib']:8.1f}"
               + ("" if measured is None else f", measured peak {measured:8.1f} MiB "
-                 f"(run {row['tiled']['run_seconds']:.1f} s, loss {row['tiled']['loss']:.6f})"))
+                 f"(run {row['tiled']['run_seconds']:.1f} s, loss {row['tiled']['loss']:.6f})"), flush=True)
 
-    print(f"\n3b. value+grad time at B = {B}, d = {width} (best of {args.repeats}); ratio = time / roof time")
-    x, y = (jax.device_put(a, jax.devices()[0]) for a in _embeddings(B, width))
-    t, b = jnp.float32(10.0), jnp.float32(-10.0)
-    flops = 3 * 2.0 * B * B * width
-    roof_jit = jax.jit(roof)
-    roof_s = time_it(lambda: jax.block_until_ready(roof_jit(x, y, t, b)), args.repeats)
-    speed = {"roof": roof_s}
-    print(f"    {'roof (3 GEMMs + sigmoid)':>32}: {roof_s * 1e3:9.1f} ms  {flops / roof_s / 1e9:6.1f} GFLOP/s")
 
-    def run(name, fn):
-        sec = time_it(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
-        speed[name] = sec
-        print(f"    {name:>32}: {sec * 1e3:9.1f} ms  {flops / sec / 1e9:6.1f} GFLOP/s   ratio {sec / roof_s:5.2f}")
-        return sec
+def _parse_tile(text: str):
+    """"512" -> 512 (square tiles), "512x1024" -> (512, 1024) (rows x columns)."""
+    rows, _, cols = text.partition("x")
+    return (int(rows), int(cols)) if cols else int(rows)
 
-    for tile in args.tiles:
-        if B % tile == 0:
-            run(f"roof over tiles of {tile}", jax.jit(partial(roof_tiled, tile=tile)))
-    run("dense", _value_and_grad("dense", one))
-    for tile in args.tiles:
-        run(f"tiled, tile {tile}", _value_and_grad("tiled", one, tile))
-    best = min(args.tiles, key=lambda tile: speed[f"tiled, tile {tile}"])
-    recompute = jax.jit(jax.value_and_grad(
-        lambda a, c, tt, bb: tiled_sigmoid_block(a, c, tt, bb, tile=best, recompute=True)[0] / B, argnums=(0, 1, 2, 3)))
-    run(f"tiled, tile {best}, recompute", recompute)
-    base, how = torch_baseline(B, width, args.repeats)
-    if base is None:
-        print(f"    {how}")
-    else:
-        speed["torch"] = base
-        print(f"    {'torch / open_clip':>32}: {base * 1e3:9.1f} ms   ratio {base / roof_s:5.2f}   ({how})")
-        print(f"    torch time / tiled time (tile {best}): {base / speed[f'tiled, tile {best}']:.2f}")
-    results["speed"].update(seconds=speed, baseline=how, best_tile=best,
-                            ratio_to_roof={k: v / roof_s for k, v in speed.items()},
-                            loadavg_end=Path("/proc/loadavg").read_text().split()[:3]
-                            if Path("/proc/loadavg").exists() else "?")
-    print(f"    fastest tile: {best}; load average at the end {' '.join(results['speed']['loadavg_end'])}")
+
+def _tile_name(tile) -> str:
+    return f"{tile[0]}x{tile[1]}" if isinstance(tile, tuple) else str(tile)
+
+
+def _loadavg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
+
+
+def _tiled_speed(args, results) -> None:
+    """Part 3b: time of value+grad of the tiled loss against the roof, open_clip and (small B) the dense loss."""
+    width = args.width
+    one = Mesh(np.array(jax.devices()[:1]), ("data",))
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    tiles = [_parse_tile(t) for t in args.tiles]
+    results["speed"] = {}
+    for B in args.speed_batches:
+        load0 = _loadavg()
+        print(f"\n3b. value+grad at B = {B}, d = {width}, float32 (best of {args.repeats}; XLA and torch on "
+              f"{threads} thread(s) = this process's CPU affinity; load average {' '.join(load0)}).\n"
+              "    cpu = CPU seconds of this process (what to compare on a shared machine), wall = wall clock; "
+              "ratio = time / the roof's time on the same clock")
+        x, y = (jax.device_put(a, jax.devices()[0]) for a in _embeddings(B, width))
+        t, b = jnp.float32(10.0), jnp.float32(-10.0)
+        flops = 3 * 2.0 * B * B * width
+        speed = {}
+
+        def run(name, fn, timing=None):
+            timing = timing or time_both(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
+            speed[name] = timing
+            roof_t = speed.get("roof", timing)
+            print(f"    {name:>34}: cpu {timing['cpu'] * 1e3:9.1f} ms ({flops / timing['cpu'] / 1e9:5.1f} GFLOP/s, "
+                  f"ratio {timing['cpu'] / roof_t['cpu']:5.2f})   wall {timing['wall'] * 1e3:9.1f} ms "
+                  f"(ratio {timing['wall'] / roof_t['wall']:5.2f})", flush=True)
+
+        run("roof", jax.jit(roof))
+        for tile in tiles:
+            if isinstance(tile, int) and B % tile == 0:
+                run(f"roof over tiles of {tile}", jax.jit(partial(roof_tiled, tile=tile)))
+        if B <= args.dense_max:
+            run("dense", _value_and_grad("dense", one))
+        for tile in tiles:
+            run(f"tiled, tile {_tile_name(tile)}", _value_and_grad("tiled", one, tile))
+        best = min(tiles, key=lambda tile: speed[f"tiled, tile {_tile_name(tile)}"]["cpu"])
+        recompute = jax.jit(jax.value_and_grad(
+            lambda a, c, tt, bb: tiled_sigmoid_block(a, c, tt, bb, tile=best, recompute=True)[0] / B,
+            argnums=(0, 1, 2, 3)))
+        run(f"tiled, tile {_tile_name(best)}, recompute", recompute)
+        base, how = torch_baseline(B, width, args.repeats, timer=time_both, threads=threads)
+        row = {"seconds": speed, "best_tile": _tile_name(best), "baseline": how}
+        if base is None:
+            print(f"    {how}")
+        else:
+            run("open_clip (torch)", None, base)
+            fastest = speed[f"tiled, tile {_tile_name(best)}"]
+            row["open_clip_over_tiled"] = {clock: base[clock] / fastest[clock] for clock in ("cpu", "wall")}
+            print(f"    baseline: {how}")
+            print(f"    open_clip time / tiled time (tile {_tile_name(best)}): cpu {row['open_clip_over_tiled']['cpu']:.2f}"
+                  f", wall {row['open_clip_over_tiled']['wall']:.2f} (goal >= 1.2)")
+        row["ratio_to_roof"] = {name: {clock: v[clock] / speed["roof"][clock] for clock in ("cpu", "wall")}
+                                for name, v in speed.items()}
+        row["loadavg"] = {"start": load0, "end": _loadavg()}
+        results["speed"][str(B)] = row
+        print(f"    fastest tile: {_tile_name(best)} (cpu ratio to roof "
+              f"{row['ratio_to_roof'][f'tiled, tile {_tile_name(best)}']['cpu']:.2f}, goal <= 1.3); "
+              f"load average at the end {' '.join(row['loadavg']['end'])}")
+
+
+def gpu_part(args) -> dict:
+    """Part 4 (``--gpu``): the tiled loss's Pallas kernels against its XLA scan on a GPU or TPU.
+
+    value+grad at B = ``--gpu-batch`` (65536), d = ``--width``, for float32 and bfloat16 embeddings,
+    each kernel at each of its tiles (``--gpu-tiles-pallas``, ``--gpu-tiles-xla``); a tile that fails
+    to compile is reported and skipped. Both kernels sweep the tiles in float32 (bfloat16 embeddings
+    are cast first, as the trainer does), so the bfloat16 rows time the same math from half the input
+    bytes. Each row gives the best wall time of ``--repeats`` (the device is not shared), the speed-up
+    over the fastest XLA row of the same dtype, the peak device memory where the backend reports it,
+    and the value's and gradients' largest relative difference from the first XLA row.
+    """
+    backend = jax.default_backend()
+    if backend not in ("gpu", "tpu"):
+        print(f"4. --gpu needs a GPU or TPU backend; jax.default_backend() is {backend!r}: nothing timed")
+        return {"backend": backend, "timed": False}
+    device = jax.devices()[0]
+    B, width = args.gpu_batch, args.width
+    results = {"backend": backend, "device": str(device), "batch": B, "width": width, "rows": {}}
+    print(f"4. tiled loss on {device} ({backend}), B = {B}, d = {width}: value+grad, best of {args.repeats} (wall)")
+    x32, y32 = (jax.device_put(a, device) for a in _embeddings(B, width))
+    for dtype in (jnp.float32, jnp.bfloat16):
+        x, y = x32.astype(dtype), y32.astype(dtype)
+        t, b = jnp.float32(10.0), jnp.float32(-10.0)
+        reference, best_xla = None, np.inf
+        for kernel, tiles in (("xla", args.gpu_tiles_xla), ("pallas", args.gpu_tiles_pallas)):
+            for tile in tiles:
+                name = f"{jnp.dtype(dtype).name} {kernel} tile {tile}"
+                fn = jax.jit(jax.value_and_grad(
+                    lambda a, c, tt, bb, tile=tile, kernel=kernel: tiled_sigmoid_block(
+                        a, c, tt, bb, tile=tile, kernel=kernel)[0] / B, argnums=(0, 1, 2, 3)))
+                try:
+                    sec = time_it(lambda: jax.block_until_ready(fn(x, y, t, b)), args.repeats)
+                    value, grads = fn(x, y, t, b)
+                except Exception as err:  # a tile too large for a kernel block fails to compile: report, go on
+                    print(f"    {name:>32}: failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+                    results["rows"][name] = {"error": f"{type(err).__name__}: {err}"[:2000]}
+                    continue
+                out = [np.asarray(v, np.float64) for v in (value, *grads)]
+                if reference is None:
+                    reference = out
+                diff = max(float(np.max(np.abs(a - r)) / max(np.max(np.abs(r)), 1e-30)) for a, r in zip(out, reference))
+                if kernel == "xla":
+                    best_xla = min(best_xla, sec)
+                stats = device.memory_stats() or {}
+                row = {"seconds": sec, "speedup_vs_best_xla": best_xla / sec, "max_rel_diff_vs_first_xla": diff,
+                       "peak_bytes": stats.get("peak_bytes_in_use")}
+                results["rows"][name] = row
+                peak = "" if row["peak_bytes"] is None else f", peak {row['peak_bytes'] / MiB:9.1f} MiB"
+                print(f"    {name:>32}: {sec * 1e3:9.2f} ms  {3 * 2.0 * B * B * width / sec / 1e12:6.1f} TFLOP/s  "
+                      f"x{best_xla / sec:5.2f} vs best XLA so far{peak}, rel diff {diff:.1e}", flush=True)
     return results
 
 
@@ -272,19 +403,31 @@ def main(argv=None) -> int:
     p.add_argument("--tiled", action="store_true", help="part 3 only: the tiled loss on one device")
     p.add_argument("--tiled-batches", type=int, nargs="*", default=[16384, 65536],
                    help="batches for part 3's memory measurements")
-    p.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024, 2048], help="tile edges to time")
+    p.add_argument("--tiles", nargs="+", default=["256", "512", "1024", "2048"],
+                   help="tiles to time: an edge (512) or rows x columns (512x1024)")
+    p.add_argument("--speed-batches", type=int, nargs="+", default=[8192, 16384], help="batches for part 3's timings")
+    p.add_argument("--dense-max", type=int, default=8192,
+                   help="time the dense loss in part 3 only up to this batch (it holds several (B, B) matrices)")
+    p.add_argument("--tiled-parts", nargs="+", choices=("memory", "speed"), default=["memory", "speed"],
+                   help="which of part 3's halves to run (memory at B = 262144 alone takes about 35 min on one core)")
+    p.add_argument("--timeout", type=float, default=3600.0,
+                   help="seconds each measured-memory subprocess may run (B = 262144, d = 256 needs ~2500 on one core)")
+    p.add_argument("--gpu", action="store_true", help="part 4 only: Pallas vs XLA tiles on a GPU/TPU (B = 65536)")
+    p.add_argument("--gpu-batch", type=int, default=65536)
+    p.add_argument("--gpu-tiles-pallas", type=int, nargs="+", default=[64, 128, 256])
+    p.add_argument("--gpu-tiles-xla", type=int, nargs="+", default=[1024, 2048, 4096])
     p.add_argument("--child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         label, D, B, width, *tile = args.child
         _measured_child(label, int(D), int(B), int(width), int(tile[0]) if tile else None)
         return 0
-    if args.tiled:
-        results = tiled_part(args)
+    if args.tiled or args.gpu:
+        results = tiled_part(args) if args.tiled else gpu_part(args)
         if args.out:
             io.write_json(args.out, results)
             print(f"\nwrote {args.out}")
-        return 0
+        return 1 if results.get("timed") is False else 0
     if jax.device_count() < N_DEVICES:
         print(f"need {N_DEVICES} devices (XLA_FLAGS was set before JAX was imported?); have {jax.device_count()}")
         return 1

@@ -320,7 +320,7 @@ def test_memory_search_finds_the_largest_fitting_grid_point(monkeypatch, quadrat
     """Bytes a n^2 + b n + c plus a bump (not quadratic): the search returns the largest grid n under budget."""
     a, b, c = quadratic
 
-    def fake(label, D, n, width):
+    def fake(label, D, n, width, tile=None):
         return {"total": int(a * n * n + b * n + c + (700 if n % 48 == 0 else 0))}
 
     monkeypatch.setattr(memory, "compiled_bytes", fake)
@@ -337,12 +337,13 @@ def test_memory_search_finds_the_largest_fitting_grid_point(monkeypatch, quadrat
 def test_softmax_all_gather_matches_the_dense_softmax_on_two_devices():
     """The memory study's CLIP loss under shard_map equals constellations.loss.softmax_loss (values and grads)."""
     code = ("import json; from experiments.siglip_studies import memory; "
-            "print('RESULT' + json.dumps(memory.reference_check(2, 12, 5, 7)))")
+            "print('RESULT' + json.dumps(memory.reference_check(2, 12, 5, 7, labels=('softmax_all_gather',))))")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
                PYTHONPATH=REPO)
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))[6:])
+    assert set(res) == {"softmax_all_gather"}
     for label, r in res.items():
         assert r["value_error"] < 1e-5 and r["grad_error"] < 1e-4 and r["t_grad_error"] < 1e-4, (label, r)
 

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from constellations import reference as ref
 from constellations.siglip.config import default_config, merge
 from constellations.siglip.losses import dense_sigmoid_loss, make_contrastive_loss, make_sigmoid_loss
-from constellations.siglip.tiled import check_tile, tiled_sigmoid_block, tiled_sigmoid_loss
+from constellations.siglip import tiled, tiled_pallas
+from constellations.siglip.tiled import check_tile, resolve_kernel, tiled_sigmoid_block, tiled_sigmoid_loss
 from constellations.siglip.train import validate_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -224,6 +225,32 @@ def test_bad_kernel_or_shapes_are_clear_errors():
         tiled_sigmoid_block(x, np.zeros((4, 2)), 1.0, 0.0)
 
 
+@pytest.mark.parametrize("backend, chosen", [("cpu", "xla"), ("gpu", "pallas"), ("tpu", "pallas")])
+def test_auto_kernel_is_pallas_on_gpu_and_tpu_and_xla_on_cpu(monkeypatch, backend, chosen):
+    """kernel="auto" (the default) follows jax.default_backend() (monkeypatched: no accelerator here); an
+    explicit kernel wins; the default call really reaches the chosen sweep (both sweeps replaced by spies)."""
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    assert resolve_kernel() == resolve_kernel("auto") == chosen
+    for explicit in ("xla", "pallas", "pallas_interpret"):
+        assert resolve_kernel(explicit) == explicit
+    calls = []
+
+    def spy(name):
+        def sweep(x, *args):
+            calls.append(name)
+            zero = jnp.zeros((), x.dtype)
+            return zero, zero, zero, zero
+        return sweep
+
+    monkeypatch.setattr(tiled_pallas, "pallas_block", spy("pallas"))
+    monkeypatch.setattr(tiled, "_tiled_block", spy("xla"))
+    x = np.ones((3, 2))
+    tiled_sigmoid_block(x, x, 1.0, 0.0, tile=2)
+    tiled_sigmoid_block(x, x, 1.0, 0.0, tile=2, kernel="xla")              # explicit wins
+    make_sigmoid_loss("tiled", tile=2)(x, x, 1.0, 0.0)                     # the trainer's path: auto as well
+    assert calls == [chosen, "xla", chosen]
+
+
 def test_trainer_config_has_a_tile_field_and_checks_it():
     assert default_config().loss.tile >= 1
     validate_config(merge(default_config(), {"loss": {"implementation": "tiled", "tile": [64, 32]}}))
@@ -232,6 +259,12 @@ def test_trainer_config_has_a_tile_field_and_checks_it():
         validate_config(merge(default_config(), {"loss": {"implementation": "tiled", "tile": 0}}))
     with pytest.raises(ValueError, match="loss.tile"):
         validate_config(merge(default_config(), {"loss": {"implementation": "tiled", "tile": None}}))
+    assert default_config().loss.kernel == "auto"
+    validate_config(merge(default_config(), {"loss": {"implementation": "tiled", "kernel": "xla"}}))
+    with pytest.raises(ValueError, match="loss.kernel"):
+        validate_config(merge(default_config(), {"loss": {"implementation": "tiled", "kernel": "cuda"}}))
+    with pytest.raises(ValueError, match="kernel"):
+        make_sigmoid_loss("tiled", kernel="triton")
 
 
 def test_tiled_implementation_equals_dense_in_both_parameterizations():

@@ -67,7 +67,8 @@ def default_config() -> Config:
                    init_from=None),             # a Hugging Face SigLIP folder: its towers, weights, t, b, tokenizer
         loss=dict(parameterization="standard", implementation="dense", temperature_init=10.0, bias_init=-10.0,
                   relative_bias_init=None, max_temperature=None,
-                  tile=1024),                 # tiled/ring: logit tile edge (or [rows, cols]); None: dense ring blocks
+                  tile=1024,                  # tiled/ring: logit tile edge (or [rows, cols]); None: dense ring blocks
+                  kernel="auto"),             # tiled: "auto" (Pallas on GPU/TPU, XLA on CPU), "xla" or "pallas"
         optim=dict(lr=1e-3, b1=0.9, b2=0.95, eps=1e-8, weight_decay=1e-4, grad_clip_norm=1.0,
                    schedule="cosine", warmup_steps=None, warmup_fraction=0.05, rsqrt_timescale=1000),
         lit=dict(enabled=False, cache_image_embeddings=False),
@@ -165,6 +166,8 @@ FIELD_HELP = {
     "loss.max_temperature": "clamp t at this value (None: no clamp)",
     "loss.tile": "tiled and ring losses: logit tile side (int or [rows, cols]); memory O(B d + tile^2); "
                  "None: the ring's dense blocks",
+    "loss.kernel": "tiled loss: how tiles are swept, 'auto' (Pallas on GPU/TPU, XLA scan on CPU), 'xla', 'pallas' "
+                   "or 'pallas_interpret'; on GPU pick a tile that suits a kernel block (e.g. 128)",
     "optim.lr": "peak learning rate of AdamW",
     "optim.b1": "Adam's first-moment decay (0 <= b1 < 1)",
     "optim.b2": "Adam's second-moment decay (0 <= b2 < 1; 0.95 as in SigLIP)",

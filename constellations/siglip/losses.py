@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from ..loss import sigmoid_loss_from_logits, softmax_loss_from_logits
-from .tiled import DEFAULT_TILE, check_tile, sweep_tiles, tiled_sigmoid_loss
+from .tiled import DEFAULT_TILE, check_tile, resolve_kernel, sweep_tiles, tiled_sigmoid_loss
 from .tiles import add_stats
 
 PARAMETERIZATIONS = ("standard", "relative_bias", "softmax")
@@ -323,7 +323,7 @@ def _tiled_ring(zimg, ztxt, t, b, *, axis, D, bidirectional, tile):
 
 
 def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: str = "data", remat: bool = True,
-                      tile=DEFAULT_TILE):
+                      tile=DEFAULT_TILE, kernel: str = "auto"):
     """A function (zimg, ztxt, t, b) -> (loss, stats) computing the per-example sigmoid loss.
 
     Args:
@@ -335,6 +335,8 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
         ring; False only to measure what it saves). Tiled blocks never store logits.
       tile: tile edge (int) or (rows, cols) for ``tiled`` and the rings (:mod:`.tiled`); None makes
         the rings use one dense (n, n) block per hop (the older ring). Ignored by dense/all_gather.
+      kernel: how ``tiled`` sweeps its tiles (:data:`.tiled.KERNELS`): "auto" = Pallas on GPU/TPU, the
+        XLA scan on CPU. The rings' blocks are always swept by the XLA scan.
     Returns:
       f(zimg, ztxt, t, b) -> (loss, stats): scalar float32 loss = -(1/B) sum_ij log sigmoid(...) and
       the dict of positive/negative logit statistics (STAT_NAMES). Differentiable in all four inputs.
@@ -342,6 +344,7 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
     check_loss_choice("standard", implementation)
     if tile is not None:
         check_tile(tile)
+    resolve_kernel(kernel)
     if implementation == "dense":
         return dense_sigmoid_loss
     if implementation == "tiled":
@@ -349,7 +352,7 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
             raise ValueError("implementation 'tiled' needs a tile size (an int >= 1 or a pair); got tile=None")
 
         def tiled_loss(zimg, ztxt, t, b):
-            return tiled_sigmoid_loss(*_as_f32(zimg, ztxt, t, b), tile=tile)
+            return tiled_sigmoid_loss(*_as_f32(zimg, ztxt, t, b), tile=tile, kernel=kernel)
 
         return tiled_loss
     if mesh is None or axis_name not in mesh.shape:
@@ -373,16 +376,16 @@ def make_sigmoid_loss(implementation: str = "dense", mesh=None, *, axis_name: st
 
 
 def make_contrastive_loss(parameterization: str = "standard", implementation: str = "dense", mesh=None, *,
-                          axis_name: str = "data", remat: bool = True, tile=DEFAULT_TILE):
+                          axis_name: str = "data", remat: bool = True, tile=DEFAULT_TILE, kernel: str = "auto"):
     """A function (zimg, ztxt, loss_params) -> (loss, stats) for one parameterization.
 
     ``loss_params`` is the dict of :func:`init_loss_params`; gradients flow to t' and b (or b_rel).
-    ``stats`` also holds t, b and the loss's relative bias b_rel = -b/t. ``tile`` as in
+    ``stats`` also holds t, b and the loss's relative bias b_rel = -b/t. ``tile`` and ``kernel`` as in
     :func:`make_sigmoid_loss`.
     """
     check_loss_choice(parameterization, implementation)
     sigmoid = None if parameterization == "softmax" else make_sigmoid_loss(implementation, mesh, axis_name=axis_name,
-                                                                           remat=remat, tile=tile)
+                                                                           remat=remat, tile=tile, kernel=kernel)
 
     def loss_fn(zimg, ztxt, loss_params):
         t, b = temperature_and_bias(loss_params, parameterization)

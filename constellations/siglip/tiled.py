@@ -43,9 +43,13 @@ import jax.numpy as jnp
 
 from .tiles import add_stats, tile_terms
 
-#: How the tiles are swept: a ``lax.scan`` compiled by XLA (every backend), the Pallas kernels of
-#: :mod:`.tiled_pallas` compiled for GPU/TPU, or the same kernels in Pallas's interpreter (any backend).
-KERNELS = ("xla", "pallas", "pallas_interpret")
+#: How the tiles are swept: "auto" (the default: :func:`resolve_kernel` picks by backend), a ``lax.scan``
+#: compiled by XLA (every backend), the Pallas kernels of :mod:`.tiled_pallas` compiled for GPU/TPU, or
+#: the same kernels in Pallas's interpreter (any backend).
+KERNELS = ("auto", "xla", "pallas", "pallas_interpret")
+
+#: Backends on which "auto" picks the Pallas kernels (names as ``jax.default_backend()`` gives them).
+PALLAS_BACKENDS = ("gpu", "tpu")
 
 #: Default tile edge (rows = columns), chosen by ``experiments/bench_siglip_loss.py --tiles``.
 DEFAULT_TILE = 1024
@@ -68,6 +72,16 @@ def check_tile(tile, name: str = "tile") -> tuple[int, int]:
             raise ValueError(f"{name} must be >= 1; got {tile!r}")
         out.append(value)
     return out[0], out[1]
+
+
+def resolve_kernel(kernel: str = "auto") -> str:
+    """The kernel a call runs: ``kernel`` itself, or for "auto" "pallas" when ``jax.default_backend()``
+    is one of PALLAS_BACKENDS (GPU, TPU) and "xla" otherwise (CPU). ValueError names a bad ``kernel``."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    if kernel != "auto":
+        return kernel
+    return "pallas" if jax.default_backend() in PALLAS_BACKENDS else "xla"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,7 +193,7 @@ _tiled_block.defvjp(_tiled_block_fwd, _tiled_block_bwd)
 
 
 def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True, recompute: bool = False,
-                        kernel: str = "xla"):
+                        kernel: str = "auto"):
     """Summed sigmoid loss of one (R, C) block of logits t <x_i, y_j> + b, tile by tile.
 
     L = sum_{i<R, j<C} softplus(-z_ij (t <x_i, y_j> + b)), z_ij = +1 where ``positives`` and i == j,
@@ -193,9 +207,12 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
       positives: whether pairs (i, i) are positives (the block of a batch against itself) or the
         block is all negatives (two different shards of a batch, as in the ring).
       recompute: take gradients by a second sweep that recomputes the logits (less residual memory,
-        one more GEMM) instead of computing them in the forward sweep (``kernel="xla"`` only).
-      kernel: one of KERNELS. "pallas" must be asked for: the kernels pass the same tests as the scan
-        in interpret mode, but have not yet been run compiled on a GPU or TPU.
+        one more GEMM) instead of computing them in the forward sweep (the XLA kernel; the Pallas
+        kernels always recompute the logits for dL/dy, in their column kernel).
+      kernel: one of KERNELS; "auto" (:func:`resolve_kernel`) runs the Pallas kernels on GPU and TPU
+        and the XLA scan on CPU; any other value is run as asked. The Pallas kernels pass the same
+        tests as the scan in interpret mode; on GPU the tile must suit a kernel block (the default
+        1024 is tuned for CPU caches; ``experiments/bench_siglip_loss.py --gpu`` times the choices).
     Returns:
       (loss_sum, neg_sum, neg_max, neg_min): L, and the sum / max / min of the negative logits
       (-inf / inf when there are none). Differentiable in x, y, t, b through L only.
@@ -206,8 +223,7 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
       0.0...
     """
     tile_rows, tile_cols = check_tile(tile)
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    kernel = resolve_kernel(kernel)
     if jnp.ndim(x) != 2 or jnp.ndim(y) != 2 or jnp.shape(x)[1] != jnp.shape(y)[1]:
         raise ValueError(f"x and y must be (R, d) and (C, d) arrays; got shapes {jnp.shape(x)} and {jnp.shape(y)}")
     if jnp.shape(x)[0] == 0 or jnp.shape(y)[0] == 0:
@@ -225,7 +241,7 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
     return (loss_sum, *(jax.lax.stop_gradient(v) for v in stats))
 
 
-def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool = False, kernel: str = "xla"):
+def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool = False, kernel: str = "auto"):
     """The per-example sigmoid loss -(1/B) sum_ij log sigmoid(z_ij (t <x_i, y_j> + b)), tiled, with stats.
 
     The same function, reduction (per example: the sum over all B^2 pairs divided by B) and
@@ -250,4 +266,4 @@ def tiled_sigmoid_loss(zimg, ztxt, t, b, *, tile=DEFAULT_TILE, recompute: bool =
     return loss_sum / B, stats
 
 
-__all__ = ["DEFAULT_TILE", "KERNELS", "add_stats", "check_tile", "sweep_tiles", "tile_terms", "tiled_sigmoid_block", "tiled_sigmoid_loss"]
+__all__ = ["DEFAULT_TILE", "KERNELS", "PALLAS_BACKENDS", "add_stats", "resolve_kernel", "check_tile", "sweep_tiles", "tile_terms", "tiled_sigmoid_block", "tiled_sigmoid_loss"]

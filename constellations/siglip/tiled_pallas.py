@@ -13,9 +13,11 @@ So a differentiated call costs four GEMMs per tile (the logits twice) and no ato
 O((R + C) d + tile^2) as for the scan. The per-pair math is :func:`.tiles.tile_terms` (and so
 :mod:`constellations.loss`), shared with the scan, with positives and padding masked by global
 indices. ``interpret=True`` runs the kernels in Pallas's interpreter on any backend (how the
-tests check them on CPU); compiled, they are for GPU (Triton) and TPU (Mosaic). They have not been
-run on either in this repository's CI: no accelerator was available when they were written, so
-nothing selects them automatically (``tiled_sigmoid_block(..., kernel="pallas")`` asks for them).
+tests check them on CPU); compiled, they are for GPU (Triton) and TPU (Mosaic), and
+``tiled_sigmoid_block``'s default ``kernel="auto"`` selects them there. They have not been run
+compiled in this repository's CI (no accelerator was available when they were written);
+``experiments/bench_siglip_loss.py --gpu`` is the short script that times them against the XLA
+scan, in float32 and bfloat16, when one is.
 """
 
 from __future__ import annotations

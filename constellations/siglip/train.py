@@ -46,7 +46,7 @@ from .evaluate import evaluate_embeddings
 from .embed import embed_image_pool, make_embedders
 from .losses import check_loss_choice, init_loss_params, make_contrastive_loss, temperature_and_bias
 from .models import TwoTowers, init_towers, model_key, tower_configs
-from .tiled import check_tile
+from .tiled import KERNELS, check_tile
 from .tokenizer import SentencePieceTokenizer, WordTokenizer, tokenizer_from_dict
 
 
@@ -138,6 +138,8 @@ def validate_config(cfg: Config) -> None:
     check_loss_choice(cfg.loss.parameterization, cfg.loss.implementation)
     if cfg.loss.tile is not None or cfg.loss.implementation == "tiled":
         check_tile(cfg.loss.tile, "loss.tile")
+    if cfg.loss.kernel not in KERNELS:
+        raise ValueError(f"loss.kernel must be one of {KERNELS}; got {cfg.loss.kernel!r}")
     for name in ("total_steps", "batch_size", "log_steps", "checkpoint_steps"):
         if not isinstance(cfg[name], int) or isinstance(cfg[name], bool) or cfg[name] < 1:
             raise ValueError(f"{name} must be a positive integer; got {cfg[name]!r}")
@@ -208,7 +210,8 @@ def build(cfg: Config, workdir: Path | None = None) -> Setup:
     n_dev = mesh.devices.size
     if cfg.batch_size % n_dev:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {n_dev} devices")
-    loss_fn = make_contrastive_loss(cfg.loss.parameterization, cfg.loss.implementation, mesh, tile=cfg.loss.tile)
+    loss_fn = make_contrastive_loss(cfg.loss.parameterization, cfg.loss.implementation, mesh, tile=cfg.loss.tile,
+                                   kernel=cfg.loss.kernel)
     trainable = ("txt", "loss") if cfg.lit.enabled else ("img", "txt", "loss")
     return Setup(cfg, TwoTowers(image, text), tokenizer, dataset, loss_fn, make_optimizer(cfg.optim, cfg.total_steps),
                  mesh, trainable, image_size, max_len)
