@@ -236,8 +236,8 @@ def test_auto_kernel_is_pallas_on_gpu_and_tpu_and_xla_on_cpu(monkeypatch, backen
     calls = []
 
     def spy(name):
-        def sweep(x, *args):
-            calls.append(name)
+        def sweep(x, y, t, b, tile_rows, tile_cols, *args):
+            calls.append((name, tile_rows, tile_cols))
             zero = jnp.zeros((), x.dtype)
             return zero, zero, zero, zero
         return sweep
@@ -248,7 +248,14 @@ def test_auto_kernel_is_pallas_on_gpu_and_tpu_and_xla_on_cpu(monkeypatch, backen
     tiled_sigmoid_block(x, x, 1.0, 0.0, tile=2)
     tiled_sigmoid_block(x, x, 1.0, 0.0, tile=2, kernel="xla")              # explicit wins
     make_sigmoid_loss("tiled", tile=2)(x, x, 1.0, 0.0)                     # the trainer's path: auto as well
-    assert calls == [chosen, "xla", chosen]
+    assert [c[0] for c in calls] == [chosen, "xla", chosen]
+    # The CPU-tuned default tile is capped for a GPU's Pallas blocks under "auto" only (values never change).
+    calls.clear()
+    big = np.ones((600, 2))
+    tiled_sigmoid_block(big, big, 1.0, 0.0, tile=(512, 300))
+    tiled_sigmoid_block(big, big, 1.0, 0.0, tile=(512, 300), kernel="pallas")
+    capped = (tiled.PALLAS_GPU_MAX_TILE,) * 2 if backend == "gpu" else (512, 300)
+    assert calls == [(chosen, *capped), ("pallas", 512, 300)]
 
 
 def test_trainer_config_has_a_tile_field_and_checks_it():

@@ -53,6 +53,10 @@ PALLAS_BACKENDS = ("gpu", "tpu")
 
 #: Default tile edge (rows = columns), chosen by ``experiments/bench_siglip_loss.py --tiles``.
 DEFAULT_TILE = 1024
+#: The largest tile edge "auto" hands the Pallas kernels on a GPU: a Triton block holds a tile's logits
+#: in registers and shared memory, which the CPU-tuned 1024 x 1024 overflows. A tile changes speed and
+#: memory, never values, so "auto" caps it there (an explicit ``kernel="pallas"`` takes the tile as given).
+PALLAS_GPU_MAX_TILE = 128
 
 
 def check_tile(tile, name: str = "tile") -> tuple[int, int]:
@@ -210,7 +214,8 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
         one more GEMM) instead of computing them in the forward sweep (the XLA kernel; the Pallas
         kernels always recompute the logits for dL/dy, in their column kernel).
       kernel: one of KERNELS; "auto" (:func:`resolve_kernel`) runs the Pallas kernels on GPU and TPU
-        and the XLA scan on CPU; any other value is run as asked. The Pallas kernels pass the same
+        (on a GPU with tile edges capped at PALLAS_GPU_MAX_TILE) and the XLA scan on CPU; any other
+        value is run as asked. The Pallas kernels pass the same
         tests as the scan in interpret mode; on GPU the tile must suit a kernel block (the default
         1024 is tuned for CPU caches; ``experiments/bench_siglip_loss.py --gpu`` times the choices).
     Returns:
@@ -223,7 +228,10 @@ def tiled_sigmoid_block(x, y, t, b, *, tile=DEFAULT_TILE, positives: bool = True
       0.0...
     """
     tile_rows, tile_cols = check_tile(tile)
-    kernel = resolve_kernel(kernel)
+    chosen = resolve_kernel(kernel)
+    if kernel == "auto" and chosen == "pallas" and jax.default_backend() == "gpu":
+        tile_rows, tile_cols = min(tile_rows, PALLAS_GPU_MAX_TILE), min(tile_cols, PALLAS_GPU_MAX_TILE)
+    kernel = chosen
     if jnp.ndim(x) != 2 or jnp.ndim(y) != 2 or jnp.shape(x)[1] != jnp.shape(y)[1]:
         raise ValueError(f"x and y must be (R, d) and (C, d) arrays; got shapes {jnp.shape(x)} and {jnp.shape(y)}")
     if jnp.shape(x)[0] == 0 or jnp.shape(y)[0] == 0:
