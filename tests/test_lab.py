@@ -97,7 +97,7 @@ def test_get_config_takes_the_scale_and_the_seed():
     assert lab.parse_arg(None) == (False, 0) and lab.parse_arg("quick,seed=3") == (True, 3)
     assert lab.parse_arg("seed=12") == (False, 12)
     for bad in ("fast", "seed=-1", "seed=x", "quick=1"):
-        with pytest.raises(ValueError, match="'quick' and/or 'seed=N'"):
+        with pytest.raises(ValueError, match="'quick' / 'large' and 'seed=N'"):
             lab.parse_arg(bad)
     for name in REPORT:
         module = runner.load(name)
@@ -122,3 +122,23 @@ def test_cli_runs_one_entry_and_refuses_bad_input(tmp_path, capsys):
     assert runner.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert all(f"{n}:" in listed for n in runner.ENTRIES) and "report (group, writes REPORT.md)" in listed
+
+
+def test_compare_states_its_power():
+    """MDE = (Z + z_0.8) se and seeds for an effect = ceil(((Z + z_0.8) sd / effect)^2), on differences 1..5
+    (mean 3, sd sqrt(2.5), se sqrt(0.5)); "not shown" carries the MDE wherever the verdict is printed."""
+    c = lab.compare([1.0, 2.0, 3.0, 4.0, 5.0], threshold=2.5)
+    z = 2.0 + 0.8416212335729143                       # the test's Z and the 80th percentile of N(0, 1)
+    assert c.sd == pytest.approx(np.sqrt(2.5)) and c.mde == pytest.approx(z * np.sqrt(0.5), rel=1e-9)
+    assert c.n_needed(1.0) == 21                      # (2.8416 * 1.5811)^2 = 20.19
+    assert c.n_needed(2.0) == 6 and c.n_needed(100.0) == 2
+    assert c.status is None and lab.verdict(c, False).startswith(
+        f"not shown: the study could detect a difference of >= {z * np.sqrt(0.5):.3f} from its threshold +2.500")
+    points = lab.compare([0.01, 0.012, 0.011], unit=" points", unit_scale=100)
+    assert points.status is True and lab.verdict(points, False).startswith("held: +1.100 points ± 0.115 points (2 SE)")
+    assert lab.verdict(points, True) == "not judged (quick scale)" and lab.status_of(points) is True
+    assert "could detect" in lab.claim_text(c, False, "A", "B", "C") and lab.claim_text(c, False, "A", "B", "C").endswith("C")
+    with pytest.raises(ValueError, match="effect"):
+        c.n_needed(0.0)
+    with pytest.raises(ValueError, match="single difference"):
+        lab.compare([0.5]).n_needed(0.1)
