@@ -246,8 +246,8 @@ def _mean_sd(values: np.ndarray, digits: int = 3) -> str:
 
 
 def _count(n: int) -> str:
-    """4096 -> "4.1k", 1048576 -> "1M": a count short enough for a tick label."""
-    return f"{n / 1e6:.2g}M" if n >= 10 ** 6 else (f"{n / 1e3:.2g}k" if n >= 1000 else str(n))
+    """8192 -> "8k", 131072 -> "131k", 1048576 -> "1M": a count short enough for a tick label."""
+    return f"{n / 1e6:.3g}M" if n >= 10 ** 6 else (f"{n / 1e3:.0f}k" if n >= 1000 else str(n))
 
 
 def _saturation_figure(cfg: dict, per_arm: dict, arm_Bs: dict, sat: dict, out: Path) -> None:
