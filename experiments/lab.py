@@ -26,9 +26,9 @@ import numpy as np
 from constellations import io
 from constellations.siglip.config import Config
 
-__all__ = ["Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "fmt_range", "load_average",
-           "machine_note", "mean_sd", "progress_bar", "parse_arg", "pyplot", "run_section", "save_config", "save_fig", "table",
-           "verdict"]
+__all__ = ["POWER", "Comparison", "Config", "Outcome", "Timer", "Z", "claim_text", "compare", "fmt", "fmt_range", "load_average",
+           "machine_note", "mean_sd", "progress_bar", "parse_arg", "pyplot", "run_section", "save_config", "save_fig", "status_of",
+           "table", "verdict"]
 
 #: A claim holds when the mean paired difference is beyond this many standard errors of its threshold.
 Z = 2.0
@@ -80,8 +80,9 @@ class Outcome:
       markdown: the report fragment (our numbers next to the paper's, figures, verdict).
       checks: check name -> (status, kind). kind "consistency" must hold at every scale (status True
         or False; a False is a bug in our code). kind "claim" is a claim of a paper, judged at full
-        scale only: True (held), False (did not hold), or None (not shown: within seed noise); a claim
-        that does not hold is a finding, not a failure.
+        scale only: True (held), False (did not hold), or None (not shown: within seed noise), or the
+        :class:`Comparison` that judged it (its status, with what the study could detect, which
+        :func:`verdict` prints beside it); a claim that does not hold is a finding, not a failure.
       quick: run at the test-suite scale (claims not judged).
       wall_time_s: time of the whole run.
     """
@@ -103,7 +104,8 @@ class Outcome:
         return [n for n, (passed, kind) in self.checks.items() if kind == "consistency" and not passed]
 
     def claims(self) -> dict:
-        """Claim name -> status (True, False or None)."""
+        """Claim name -> status (True, False or None) or its Comparison, as the check holds it (:func:`verdict`
+        reads both; :func:`status_of` gives the status)."""
         return {n: passed for n, (passed, kind) in self.checks.items() if kind == "claim"}
 
 
@@ -118,10 +120,22 @@ def run_section(name: str, title: str, config, out_root, body) -> Outcome:
 # Judging a claim and saying so.
 
 
+def status_of(claim) -> bool | None:
+    """The status (True, False or None) of a claim given as a status or as a :class:`Comparison`."""
+    return claim.status if isinstance(claim, Comparison) else claim
+
+
 def verdict(status, quick: bool) -> str:
-    """How a claim's status reads: one rule for the CLI, the tables and the sentences."""
+    """How a claim's status reads: one rule for the CLI, the tables and the sentences.
+
+    ``status`` is True, False or None, or the :class:`Comparison` that judged the claim; a Comparison's
+    verdict also says what the study could detect (:meth:`Comparison.power_text`), so a "not shown"
+    carries its minimal detectable effect wherever it is printed.
+    """
     if quick:
         return "not judged (quick scale)"
+    if isinstance(status, Comparison):
+        return status.verdict()
     if status is None:
         return "not shown (within seed noise)"
     return "held" if status else "did not hold"
@@ -131,43 +145,111 @@ def claim_text(status, quick: bool, held: str, not_held: str, not_shown: str = "
     """The verdict sentence of a report section: the label of :func:`verdict` and the text for what happened.
 
     ``held`` / ``not_held`` / ``not_shown`` are generated from the numbers; at quick scale the
-    section says what the numbers show without judging the claim.
+    section says what the numbers show without judging the claim. ``status`` may be a
+    :class:`Comparison`, whose power statement then follows the label.
     """
-    text = held if status else (not_shown if status is None and not_shown else not_held)
+    plain = status_of(status)
+    text = held if plain else (not_shown if plain is None and not_shown else not_held)
     if quick:
         return f"**Claim not judged at quick scale.** {text}"
-    label = {True: "Claim held.", False: "Claim did not hold.", None: "Claim not shown (within seed noise)."}[status]
+    label = {True: "Claim held.", False: "Claim did not hold.", None: "Claim not shown (within seed noise)."}[plain]
+    if isinstance(status, Comparison):
+        label = f"{label[:-1]}; {status.power_text()}."
     return f"**{label}** {text}"
+
+
+#: Power at which the minimal detectable effect is stated: a true difference of that size (from the threshold) is
+#: judged beyond the threshold with this probability.
+POWER = 0.8
+
+
+def _normal_quantile(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Paired differences x_k (one per seed, or per seed and batch) judged against a threshold."""
+    """Paired differences x_k (one per seed, or per seed and batch) judged against a threshold, with its power.
+
+    ``unit`` and ``unit_scale`` only change how numbers print (0.017 with scale 100 and unit " points"
+    prints "1.7 points"); every field is in the units of the differences.
+    """
 
     mean: float
     se: float               # standard error of the mean (nan with one difference)
     n: int
     status: bool | None     # True: mean - Z se > threshold; False: mean + Z se < threshold; None: neither
+    threshold: float = 0.0
+    unit: str = ""
+    unit_scale: float = 1.0
+
+    @property
+    def sd(self) -> float:
+        """Standard deviation of one difference (nan with one difference)."""
+        return self.se * math.sqrt(self.n)
+
+    @property
+    def mde(self) -> float:
+        """Minimal detectable effect at this n: (Z + z_POWER) se.
+
+        A true mean difference this far above the threshold is judged "held" with probability POWER
+        (normal approximation, one side of the same two-sided Z = 2 test the status uses: alpha = 4.6%,
+        z_0.8 = 0.84, so 2.84 standard errors). nan with one difference.
+        """
+        return (Z + _normal_quantile(POWER)) * self.se
+
+    def n_needed(self, effect: float) -> int:
+        """Differences needed to detect ``effect`` (distance from the threshold) with power POWER, from the observed sd:
+        ceil(((Z + z_POWER) sd / effect)^2), at least 2. Raises ValueError for effect <= 0 or a single difference."""
+        if not (isinstance(effect, (int, float)) and effect > 0 and math.isfinite(effect)):
+            raise ValueError(f"n_needed: effect must be a positive number; got {effect!r}")
+        if self.n < 2:
+            raise ValueError("n_needed: a single difference has no noise estimate")
+        return max(2, math.ceil(((Z + _normal_quantile(POWER)) * self.sd / effect) ** 2))
+
+    def value(self, x: float, digits: int = 3, sign: bool = False) -> str:
+        """``x`` in the comparison's unit."""
+        return f"{x * self.unit_scale:{'+' if sign else ''}.{digits}f}{self.unit}"
 
     def text(self, digits: int = 3) -> str:
-        se = "n/a" if math.isnan(self.se) else f"{self.se:.{digits}f}"
-        return f"{self.mean:+.{digits}f} (standard error {se}, n = {self.n})"
+        se = "n/a" if math.isnan(self.se) else self.value(self.se, digits)
+        return f"{self.value(self.mean, digits, sign=True)} (standard error {se}, n = {self.n})"
+
+    def power_text(self, digits: int = 3) -> str:
+        """What the study could detect: the MDE at this n, or that one difference cannot say."""
+        if self.n < 2:
+            return "one difference: no noise estimate, so no detectable effect"
+        above = "" if self.threshold == 0 else f" from its threshold {self.value(self.threshold, digits, sign=True)}"
+        return (f"the study could detect a difference of >= {self.value(self.mde, digits)}{above} "
+                f"({POWER:.0%} power, n = {self.n})")
+
+    def verdict(self) -> str:
+        """The full-scale verdict with its numbers: mean ± Z se, and the MDE beside it."""
+        if self.status is None:
+            return f"not shown: {self.power_text()}; observed {self.value(self.mean, sign=True)}"
+        ci = "" if math.isnan(self.se) else f" ± {self.value(Z * self.se)}"
+        label = "held" if self.status else "did not hold"
+        return f"{label}: {self.value(self.mean, sign=True)}{ci} ({Z:g} SE); MDE {self.value(self.mde)}"
 
 
-def compare(differences, threshold: float = 0.0) -> Comparison:
+def compare(differences, threshold: float = 0.0, *, unit: str = "", unit_scale: float = 1.0) -> Comparison:
     """Is the mean of ``differences`` above ``threshold`` by more than Z standard errors (or below by as much)?
 
-    With fewer than two differences there is no noise estimate and the status is None.
+    With fewer than two differences there is no noise estimate and the status is None. The result
+    carries its power (:attr:`Comparison.mde`, :meth:`Comparison.n_needed`); ``unit`` / ``unit_scale``
+    say how its numbers print.
     """
     x = np.asarray(differences, float).ravel()
     if x.size == 0 or not np.all(np.isfinite(x)):
         raise ValueError(f"compare needs finite differences; got {x}")
     mean = float(x.mean())
     if x.size < 2:
-        return Comparison(mean, float("nan"), 1, None)
+        return Comparison(mean, float("nan"), 1, None, threshold, unit, unit_scale)
     se = float(x.std(ddof=1) / math.sqrt(x.size))
     status = True if mean - Z * se > threshold else (False if mean + Z * se < threshold else None)
-    return Comparison(mean, se, int(x.size), status)
+    return Comparison(mean, se, int(x.size), status, threshold, unit, unit_scale)
 
 
 # ----------------------------------------------------------------------------------------------

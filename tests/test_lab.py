@@ -184,3 +184,23 @@ def test_parallel_entries_run_in_separate_processes_in_dependency_order(tmp_path
     assert (out / "slow" / "summary.md").read_text() == "markdown of slow"
     serial = runner.run_entries(names, tmp_path / "serial", seed=7, jobs=1, progress=False)
     assert [(o.name, o.markdown, o.checks) for o in serial] == [(o.name, o.markdown, o.checks) for o in outcomes]
+
+
+def test_compare_states_its_power():
+    """MDE = (Z + z_0.8) se and seeds for an effect = ceil(((Z + z_0.8) sd / effect)^2), on differences 1..5
+    (mean 3, sd sqrt(2.5), se sqrt(0.5)); "not shown" carries the MDE wherever the verdict is printed."""
+    c = lab.compare([1.0, 2.0, 3.0, 4.0, 5.0], threshold=2.5)
+    z = 2.0 + 0.8416212335729143                       # the test's Z and the 80th percentile of N(0, 1)
+    assert c.sd == pytest.approx(np.sqrt(2.5)) and c.mde == pytest.approx(z * np.sqrt(0.5), rel=1e-9)
+    assert c.n_needed(1.0) == 21                      # (2.8416 * 1.5811)^2 = 20.19
+    assert c.n_needed(2.0) == 6 and c.n_needed(100.0) == 2
+    assert c.status is None and lab.verdict(c, False).startswith(
+        f"not shown: the study could detect a difference of >= {z * np.sqrt(0.5):.3f} from its threshold +2.500")
+    points = lab.compare([0.01, 0.012, 0.011], unit=" points", unit_scale=100)
+    assert points.status is True and lab.verdict(points, False).startswith("held: +1.100 points ± 0.115 points (2 SE)")
+    assert lab.verdict(points, True) == "not judged (quick scale)" and lab.status_of(points) is True
+    assert "could detect" in lab.claim_text(c, False, "A", "B", "C") and lab.claim_text(c, False, "A", "B", "C").endswith("C")
+    with pytest.raises(ValueError, match="effect"):
+        c.n_needed(0.0)
+    with pytest.raises(ValueError, match="single difference"):
+        lab.compare([0.5]).n_needed(0.1)

@@ -446,3 +446,72 @@ def test_frozen_tower_cache_loads_what_was_saved_and_refuses_a_damaged_one(out_d
         target.write_bytes(target.read_bytes()[:200])
         with pytest.raises(ValueError, match="frozen-tower cache .* is damaged"):
             common.frozen_image_tower(root, spec, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The studies' configs at every scale (the "large" one runs only where a GPU is at hand, so it is checked here).
+
+
+@pytest.mark.parametrize("scale", ["quick", "full", "large"])
+def test_study_configs_build_at_every_scale(scale):
+    """get_config(scale) of siglit, bias_init and bottleneck: JSON data whose every planned run is a valid trainer config
+    (batch within the pool, examples a multiple of the batch, variants known), seed lists that pair, and at "large" the
+    accelerator scale: wider towers, batches up to 16k-32k, more seeds than full."""
+    from constellations.siglip.models import decode_variant
+    from constellations.siglip.train import validate_config
+    from experiments.siglip_studies import bias_init, bottleneck, siglit
+
+    arg = "seed=4" if scale == "full" else f"{scale},seed=4"
+    configs = {m.NAME: m.get_config(arg) for m in (siglit, bias_init, bottleneck)}
+    specs = {"siglit": [s for *_, s in siglit.plan(configs["siglit"])],
+             "bias_init": [s for *_, s in bias_init.plan(configs["bias_init"])],
+             "bottleneck": bottleneck.specs(configs["bottleneck"])}
+    full = siglit.get_config("seed=4")
+    for name, cfg in configs.items():
+        assert json.loads(json.dumps(cfg)) == cfg.to_dict() and cfg["seed"] == 4 and cfg["quick"] == (scale == "quick")
+        frozen = common.FrozenSpec(**cfg["frozen"])
+        assert frozen.seed == 4 and specs[name]
+        for spec in specs[name]:
+            validate_config(common.lit_config(frozen, spec))
+            assert spec.batch_size <= frozen.pool_size and spec.run_seed in cfg.get("small_batch_run_seeds", cfg["run_seeds"])
+    cfg = configs["siglit"]
+    assert cfg["small_batch_run_seeds"][:len(cfg["run_seeds"])] == cfg["run_seeds"]
+    equal_steps = [s for arm, _, _, s in siglit.plan(cfg) if arm == "equal steps"]
+    assert {s.steps for s in equal_steps} == {cfg["equal_steps"]["steps"]}
+    assert {s.examples_seen for arm, _, _, s in siglit.plan(cfg) if arm == "equal examples"} == {cfg["examples_seen"]}
+    if scale == "large":
+        assert max(cfg["batch_sizes"]) >= 16384 and max(configs["bias_init"]["batch_sizes"]) >= 16384
+        assert len(cfg["run_seeds"]) > len(full["run_seeds"])
+        for name in ("siglit", "bottleneck"):
+            wide = decode_variant(configs[name]["text_variant"])["width"]
+            assert wide > decode_variant(siglit.get_config()["text_variant"])["width"] if name == "siglit" else \
+                wide > decode_variant(bottleneck.get_config()["text_variant"])["width"]
+        assert decode_variant(cfg["frozen"]["image_variant"])["width"] > decode_variant(full["frozen"]["image_variant"])["width"]
+
+
+def test_study_config_errors_name_the_field():
+    """A plan whose seeds do not pair, whose steps are not positive, or whose batch exceeds the pool is refused."""
+    from experiments.siglip_studies import siglit
+
+    base = siglit.get_config().to_dict()
+    for field, value, match in (("small_batch_run_seeds", [9, 0, 1, 2], "small_batch_run_seeds"),
+                                ("run_seeds", [], "run_seeds"),
+                                ("equal_steps", dict(base["equal_steps"], steps=0), "equal_steps.steps"),
+                                ("effect_to_detect", 2.0, "effect_to_detect"),
+                                ("batch_sizes", [32, 1 << 15], "exceeds the training pool")):
+        with pytest.raises(ValueError, match=match):
+            siglit.check_config(dict(base, **{field: value}))
+
+
+def test_saturation_pairs_the_common_seeds():
+    """More seeds at the small batches than at the large ones: the best batch is paired with the smallest on the
+    seeds both ran (the first ones), and the claim's Comparison carries the status and the MDE."""
+    from experiments.siglip_studies.siglit import RISE, saturation
+
+    def runs(values_per_batch):
+        return [[{"zeroshot/shape": v, "zeroshot/colour": v} for v in vs] for vs in values_per_batch]
+
+    status, best, rise = saturation({"batch_sizes": [32, 64, 128]},
+                                    runs([[0.50, 0.52, 0.49, 0.45, 0.46], [0.60, 0.61, 0.60], [0.55, 0.56, 0.55]]))
+    assert best == 64 and rise.n == 3 and status is True and rise.status is True
+    assert rise.mean == pytest.approx(np.mean([0.10, 0.09, 0.11])) and rise.threshold == RISE and rise.mde > 0

@@ -12,7 +12,14 @@ coordinates the optimizer moves differ.
 All runs are SigLiT runs of the batch-size study (:mod:`.siglit`: same frozen tower, pool, text
 tower, examples seen and lr rule) with the sigmoid loss, at a small and a large batch, each with
 several run seeds (text-tower init and batch order), paired across initializations: a claim is
-judged on the mean paired difference against its standard error (:func:`.outcome.compare`).
+judged on the mean paired difference against its standard error (:func:`experiments.lab.compare`).
+The small batch (B = 32 at full scale) is cheap, so it runs the study's ``small_batch_run_seeds``
+(the small-batch seeds of :mod:`.siglit`); every verdict states its minimal detectable effect (80%
+power) and the seeds a difference of ``effect_to_detect`` (two accuracy points) would need.
+
+**Scales.** "quick": the test-suite scale. Full (the default): one CPU core, about a quarter of the
+studies' hour. "large": the accelerator scale of :mod:`.siglit` (``Ti`` towers, 128k pool) at B = 256
+and B = 16384, where -10 is near log(1/B) = -9.7 as in the paper's ablation; for a GPU, its size an estimate.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ import numpy as np
 
 from constellations import io
 
-from .common import LitSpec, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
-from experiments.lab import Config, Outcome, fmt, parse_arg, compare, machine_note, verdict
-from .siglit import _config as siglit_config, learning_rate
+from .common import FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
+    zero_shot_mean
+from experiments.lab import Config, Outcome, fmt, parse_options, compare, machine_note, verdict
+from .siglit import POINTS, _config as siglit_config, learning_rate, seeds_at, seeds_needed
 
 NAME = "bias_init"
 TITLE = "bias init: b0 = -10 vs 0 vs log(1/B) vs relative bias"
@@ -36,16 +44,37 @@ VARIANTS = ("b0 = -10", "b0 = 0", "b0 = log(1/B)", "relative bias, b_rel0 = 1")
 
 
 def get_config(arg=None) -> Config:
-    """The study as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
-    quick, seed = parse_arg(arg)
-    return Config(_config(quick, seed), quick=quick)
+    """The study as data; ``arg`` is "quick" / "large" and/or "seed=N" (lab.parse_options)."""
+    scale, seed = parse_options(arg)
+    return Config(_config(scale, seed), quick=scale == "quick")
 
 
-def _config(quick: bool, seed: int) -> dict:
-    base = siglit_config(quick, seed)
-    return dict(seed=seed, run_seeds=base["run_seeds"], frozen=base["frozen"], batch_sizes=[16] if quick else [32, 1024],
-                examples_seen=base["examples_seen"], lr0=base["lr0"], lr_reference_batch=base["lr_reference_batch"],
-                text_variant=base["text_variant"], temperature_init=10.0)
+def _config(scale, seed: int) -> dict:
+    if isinstance(scale, bool):
+        scale = "quick" if scale else "full"
+    base = siglit_config(scale, seed)
+    batch_sizes = {"quick": [16], "full": [32, 1024], "large": [256, 16384]}[scale]
+    cfg = dict(seed=seed, run_seeds=base["run_seeds"], small_batch_run_seeds=base["small_batch_run_seeds"],
+               frozen=base["frozen"], batch_sizes=batch_sizes, examples_seen=base["examples_seen"], lr0=base["lr0"],
+               lr_reference_batch=base["lr_reference_batch"], text_variant=base["text_variant"], temperature_init=10.0,
+               effect_to_detect=base["effect_to_detect"])
+    frozen = FrozenSpec(**cfg["frozen"])
+    for _, _, spec in plan(cfg):
+        lit_config(frozen, spec)
+    return cfg
+
+
+def plan(cfg: dict) -> list[tuple[int, str, LitSpec]]:
+    """(B, initialization, spec) of every run, seed by seed; B <= 256 runs the small-batch seeds."""
+    out = []
+    for B in cfg["batch_sizes"]:
+        for run_seed in seeds_at(cfg, B):
+            for name in VARIANTS:
+                spec = LitSpec(batch_size=B, examples_seen=cfg["examples_seen"], lr=learning_rate(cfg, B),
+                               text_variant=cfg["text_variant"], temperature_init=cfg["temperature_init"],
+                               run_seed=run_seed, label=f"{name} (B={B}, seed={run_seed})", **variant_fields(name, B))
+                out.append((B, name, spec))
+    return out
 
 
 def variant_fields(name: str, B: int) -> dict:
@@ -83,7 +112,8 @@ def _figure(cfg: dict, runs: dict, out: Path) -> None:
         ax[2, j].set(title=f"B = {B}: relative bias b_rel = -b/t", ylabel="b_rel", xlabel="examples seen")
         for a in ax[:, j]:
             a.legend(fontsize=7)
-    fig.suptitle(f"one line per run seed ({len(cfg['run_seeds'])}); the first seed drawn solid", fontsize=9)
+    fig.suptitle("one line per run seed (" + ", ".join(f"{len(seeds_at(cfg, B))} at B = {B}" for B in Bs)
+                 + "); the first seed drawn solid", fontsize=9)
     io.save_figure(fig, out / "curves.png")
     plt.close(fig)
 
@@ -101,13 +131,8 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     out, frozen = start_study(out_root, NAME, cfg, progress=progress)
     Bs = cfg["batch_sizes"]
     runs = {B: {name: [] for name in VARIANTS} for B in Bs}
-    for run_seed in cfg["run_seeds"]:
-        for B in Bs:
-            for name in VARIANTS:
-                spec = LitSpec(batch_size=B, examples_seen=cfg["examples_seen"], lr=learning_rate(cfg, B),
-                               text_variant=cfg["text_variant"], temperature_init=cfg["temperature_init"],
-                               run_seed=run_seed, label=f"{name} (B={B}, seed={run_seed})", **variant_fields(name, B))
-                runs[B][name].append(train_lit(frozen, spec, progress=progress))
+    for B, name, spec in plan(cfg):
+        runs[B][name].append(train_lit(frozen, spec, progress=progress))
     flat = [r for B in Bs for name in VARIANTS for r in runs[B][name]]
     save_runs(out, flat)
     _figure(cfg, runs, out)
@@ -125,9 +150,9 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     def early(B, name):
         return np.array([_early(r) for r in runs[B][name]])
 
-    rows = ["| B | init | first loss | loss, first 10% of steps | final loss | final t | final b | final b_rel = -b/t "
+    rows = ["| B | init | seeds | first loss | loss, first 10% of steps | final loss | final t | final b | final b_rel = -b/t "
             "| 0-shot shape / colour | mean 0-shot (± sd) | R@1 i->t / t->i | m* / b*_rel | trimmed m / b*_rel |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for B in Bs:
         summary[B] = {}
@@ -140,7 +165,7 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
             z = zs(B, name)
             summary[B][name] = dict(zero_shot=z.tolist(), early=early(B, name).tolist(), final_loss=m("final_loss"),
                                     t=m("t"), b=m("b"), b_rel=m("b_rel"))
-            rows.append(f"| {B} | {name} | {np.mean([r.history['loss'][0] for r in runs[B][name]]):.3f} | "
+            rows.append(f"| {B} | {name} | {len(ss)} | {np.mean([r.history['loss'][0] for r in runs[B][name]]):.3f} | "
                         f"{early(B, name).mean():.3f} | {m('final_loss'):.4f} | {m('t'):.2f} | {m('b'):.2f} | "
                         f"{m('b_rel'):.3f} | {fmt(m('zeroshot/shape'), decimals=3)} / {fmt(m('zeroshot/colour'), decimals=3)} | "
                         f"{z.mean():.3f}" + (f" ± {z.std(ddof=1):.3f}" if len(z) > 1 else "") + " | "
@@ -148,18 +173,22 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
                         f"{fmt(m('geometry/margin'), decimals=3)} / {fmt(m('geometry/relative_bias'), decimals=3)} | "
                         f"{fmt(m('analysis/trimmed_margin'), decimals=3)} / {fmt(m('analysis/trimmed_relative_bias'), decimals=3)} |")
     io.write_json(out / "summary.json", {str(B): v for B, v in summary.items()})
-    minus10_vs_0 = {B: compare(zs(B, "b0 = -10") - zs(B, "b0 = 0")) for B in Bs}
-    log_vs_minus10 = {B: compare(zs(B, "b0 = log(1/B)") - zs(B, "b0 = -10")) for B in Bs}
+    minus10_vs_0 = {B: compare(zs(B, "b0 = -10") - zs(B, "b0 = 0"), **POINTS) for B in Bs}
+    log_vs_minus10 = {B: compare(zs(B, "b0 = log(1/B)") - zs(B, "b0 = -10"), **POINTS) for B in Bs}
     early_log = {B: compare(early(B, "b0 = -10") - early(B, "b0 = log(1/B)")) for B in Bs}
-    rb_vs_std = {B: compare(zs(B, "relative bias, b_rel0 = 1") - zs(B, "b0 = -10")) for B in Bs}
+    rb_vs_std = {B: compare(zs(B, "relative bias, b_rel0 = 1") - zs(B, "b0 = -10"), **POINTS) for B in Bs}
     for B in Bs:
-        checks[f"b0 = -10 beats b0 = 0 at B = {B} (mean zero-shot, paired by run seed)"] = (
-            minus10_vs_0[B].status, "claim")
-    checks[f"b0 = log(1/B) beats b0 = -10 at small batch (B = {Bs[0]}, mean zero-shot)"] = (
-        log_vs_minus10[Bs[0]].status, "claim")
+        checks[f"b0 = -10 beats b0 = 0 at B = {B} (mean zero-shot, paired by run seed)"] = (minus10_vs_0[B], "claim")
+    checks[f"b0 = log(1/B) beats b0 = -10 at small batch (B = {Bs[0]}, mean zero-shot)"] = (log_vs_minus10[Bs[0]], "claim")
+    io.write_json(out / "claims.json", {c: dict(status=v.status, mean=v.mean, se=v.se, n=v.n, mde=v.mde)
+                                        for c, (v, kind) in checks.items() if kind == "claim"})
+    effect = cfg["effect_to_detect"]
 
-    def listing(d):
-        return "; ".join(f"B = {B}: {c.text()}" for B, c in d.items())
+    def listing(d, digits=2):
+        return "; ".join(f"B = {B}: {c.text(digits)}" for B, c in d.items())
+
+    def need(d):
+        return "; ".join(f"B = {B}: {seeds_needed(c, effect)}" for B, c in d.items())
 
     wall = time.perf_counter() - t0
     md = [
@@ -168,22 +197,25 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
         f"Sigmoid-loss SigLiT runs (text tower `{cfg['text_variant']}` from scratch, {cfg['examples_seen']:,} examples "
         f"seen, lr(B) = {cfg['lr0']:g} sqrt(B / {cfg['lr_reference_batch']}), t0 = {cfg['temperature_init']:g}) at "
         f"B = {', '.join(map(str, Bs))}; log(1/B) = {', '.join(f'{math.log(1 / B):.2f}' for B in Bs)}. Run seeds "
-        f"{cfg['run_seeds']} for every initialization (seed means below; differences paired by run seed, with "
-        "their standard error; a claim holds when the mean difference is more than 2 standard errors above 0, "
-        "does not hold when more than 2 below, and is not shown otherwise).", "",
+        + "; ".join(f"{seeds_at(cfg, B)} at B = {B}" for B in Bs) + " for every initialization (seed means below; "
+        "differences paired by run seed, with their standard error, in accuracy points; a claim holds when the mean "
+        "difference is more than 2 standard errors above 0, does not hold when more than 2 below, and is not shown "
+        "otherwise; MDE is the smallest true difference it detects with 80% power, 2.84 standard errors).", "",
         *rows, "",
         "- Claim (SigLIP) 'the bias init matters: b0 = -10 beats b0 = 0': "
-        + "; ".join(f"B = {B}: **{verdict(minus10_vs_0[B].status, quick)}**" for B in Bs)
-        + f". Mean zero-shot b0 = -10 minus b0 = 0: {listing(minus10_vs_0)}. The b0 = 0 runs start at a loss of about "
+        + "; ".join(f"B = {B}: **{verdict(minus10_vs_0[B], quick)}**" for B in Bs)
+        + f". Mean zero-shot b0 = -10 minus b0 = 0: {listing(minus10_vs_0)}; seeds a {effect * 100:g}-point difference "
+        f"would need at this sd: {need(minus10_vs_0)}. The b0 = 0 runs start at a loss of about "
         "(B - 1) log 2 per example or more (every negative costs at least log 2 until b moves) and spend their steps "
         "pushing b down (curves); Adam moves b by at most about lr per step, so in "
         + "; ".join(f"{cfg['examples_seen'] // B} steps at lr {learning_rate(cfg, B):.2g} (B = {B}) b can travel about "
                     f"{cfg['examples_seen'] // B * learning_rate(cfg, B):.2g} and b0 = 0 ended at b = "
                     f"{summary[B]['b0 = 0']['b']:.2f}" for B in Bs) + ".",
         f"- Claim (open_clip #650) 'b0 = log(1/B) is better at small batch': "
-        f"**{verdict(log_vs_minus10[Bs[0]].status, quick)}** at B = {Bs[0]}. Mean zero-shot log(1/B) minus -10: "
-        f"{listing(log_vs_minus10)}. Early-training loss (first {EARLY:.0%} of steps), -10 minus log(1/B) (positive: "
-        f"log(1/B) lower): {listing(early_log)}.",
+        f"**{verdict(log_vs_minus10[Bs[0]], quick)}** at B = {Bs[0]}. Mean zero-shot log(1/B) minus -10: "
+        f"{listing(log_vs_minus10)}; seeds a {effect * 100:g}-point difference would need: {need(log_vs_minus10)}. "
+        f"Early-training loss (first {EARLY:.0%} of steps), -10 minus log(1/B) (positive: "
+        f"log(1/B) lower): {listing(early_log, 3)}.",
         f"- Relative bias (theory.md's parameterization, same starting logits as b0 = -10): mean zero-shot RB minus "
         f"standard: {listing(rb_vs_std)}; final b_rel, t and the margins are in the table (theory.md E5 expects RB to "
         "keep a larger b_rel).",

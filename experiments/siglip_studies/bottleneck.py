@@ -12,7 +12,13 @@ seeds, so the cost is judged against the seed noise (:func:`.outcome.compare`); 
 Reported: embedding and text-tower parameters, zero-shot accuracy with English prompts and with
 prompts in some generated languages, retrieval R@1 on held-out captions in all languages. One run
 with English captions only (vocabulary L + 1 times smaller) shows what the large vocabulary itself
-costs.
+costs. The claim's verdict states its minimal detectable effect (80% power) and the seeds a
+departure of ``effect_to_detect`` from the 2% tolerance would need at the observed seed-to-seed sd.
+
+**Scales.** "quick": the test-suite scale. Full (the default): one CPU core, ``lab-s`` text tower
+(width 64, K = 8 at the paper's ratio), 8 languages. "large": a ``Ti`` text tower (width 192, K = 24
+at the paper's ratio, K up to 96 as in the paper) with 16 languages, B = 4096 and 4 seeds on the
+accelerator-scale frozen tower of :mod:`.siglit`; for a GPU, its size an estimate.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ import numpy as np
 from constellations import io
 from constellations.siglip.models import decode_variant
 
-from .common import LitSpec, frozen_note, save_runs, start_study, train_lit, zero_shot_mean
-from experiments.lab import Config, Outcome, fmt, parse_arg, compare, machine_note, verdict
-from .siglit import _config as siglit_config, learning_rate
+from .common import FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
+    zero_shot_mean
+from experiments.lab import Config, Outcome, fmt, parse_options, compare, machine_note, verdict
+from .siglit import POINTS, _config as siglit_config, learning_rate, seeds_needed
 
 NAME = "bottleneck"
 TITLE = "bottlenecked token embedding: vocab -> K -> width vs the full table"
@@ -36,20 +43,31 @@ COST_TOLERANCE = 0.02
 
 
 def get_config(arg=None) -> Config:
-    """The study as data; ``arg`` is "quick" (the test-suite scale) and/or "seed=N" (lab.parse_arg)."""
-    quick, seed = parse_arg(arg)
-    return Config(_config(quick, seed), quick=quick)
+    """The study as data; ``arg`` is "quick" / "large" and/or "seed=N" (lab.parse_options)."""
+    scale, seed = parse_options(arg)
+    return Config(_config(scale, seed), quick=scale == "quick")
 
 
-def _config(quick: bool, seed: int) -> dict:
-    base = siglit_config(quick, seed)
+def _config(scale, seed: int) -> dict:
+    if isinstance(scale, bool):
+        scale = "quick" if scale else "full"
+    base = siglit_config(scale, seed)
     common = dict(seed=seed, run_seeds=base["run_seeds"], frozen=base["frozen"], examples_seen=base["examples_seen"],
-                  lr0=base["lr0"], lr_reference_batch=base["lr_reference_batch"])
-    if quick:
-        return dict(common, extra_languages=3, text_variant="mu", bottlenecks=[4], batch_size=16,
-                    zero_shot_languages=[1, 2], english_baseline=False)
-    return dict(common, extra_languages=7, text_variant="lab-s", bottlenecks=[4, 8, 16, 32], batch_size=256,
-                zero_shot_languages=[1, 2, 3, 4], english_baseline=True)
+                  lr0=base["lr0"], lr_reference_batch=base["lr_reference_batch"],
+                  effect_to_detect=base["effect_to_detect"])
+    if scale == "quick":
+        cfg = dict(common, extra_languages=3, text_variant="mu", bottlenecks=[4], batch_size=16,
+                   zero_shot_languages=[1, 2], english_baseline=False)
+    elif scale == "large":
+        cfg = dict(common, extra_languages=15, text_variant="Ti", bottlenecks=[8, 16, 24, 48, 96], batch_size=4096,
+                   zero_shot_languages=[1, 2, 3, 4], english_baseline=True)
+    else:
+        cfg = dict(common, extra_languages=7, text_variant="lab-s", bottlenecks=[4, 8, 16, 32], batch_size=256,
+                   zero_shot_languages=[1, 2, 3, 4], english_baseline=True)
+    frozen = FrozenSpec(**cfg["frozen"])
+    for spec in specs(cfg):
+        lit_config(frozen, spec)
+    return cfg
 
 
 def paper_ratio_k(width: int) -> int:
@@ -68,6 +86,16 @@ def plan(cfg: dict, width: int) -> list[tuple[int | None, int, int]]:
     if cfg["english_baseline"]:
         out.append((None, 0, seeds[0]))
     return out
+
+
+def specs(cfg: dict) -> list[LitSpec]:
+    """The LitSpec of every run of :func:`plan`, in order."""
+    width = decode_variant(cfg["text_variant"])["width"]
+    B = cfg["batch_size"]
+    return [LitSpec(batch_size=B, examples_seen=cfg["examples_seen"], lr=learning_rate(cfg, B),
+                    text_variant=cfg["text_variant"], text_bottleneck=K, extra_languages=languages, run_seed=run_seed,
+                    label=f"{'full table' if K is None else f'K = {K}'}, {languages + 1} languages, seed {run_seed}")
+            for K, languages, run_seed in plan(cfg, width)]
 
 
 def _multilingual_zero_shot(evaluation: dict, languages) -> float:
@@ -128,11 +156,8 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     width = decode_variant(cfg["text_variant"])["width"]
     B = cfg["batch_size"]
     runs, rows = [], []
-    for K, languages, run_seed in plan(cfg, width):
-        name = f"{'full table' if K is None else f'K = {K}'}, {languages + 1} languages, seed {run_seed}"
-        spec = LitSpec(batch_size=B, examples_seen=cfg["examples_seen"], lr=learning_rate(cfg, B),
-                       text_variant=cfg["text_variant"], text_bottleneck=K, extra_languages=languages,
-                       run_seed=run_seed, label=name)
+    for spec in specs(cfg):
+        K, languages, run_seed, name = spec.text_bottleneck, spec.extra_languages, spec.run_seed, spec.label
         langs = cfg["zero_shot_languages"] if languages else []
         r = train_lit(frozen, spec, progress=progress, zero_shot_languages=langs)
         runs.append(r)
@@ -162,12 +187,15 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     k_paper = paper_ratio_k(width)
     target = k_paper if k_paper in cfg["bottlenecks"] else min(cfg["bottlenecks"], key=lambda k: abs(k - k_paper))
     # Paired by run seed (same batch order); the claim: cost = full - K is below the tolerance.
-    cost = compare(values(None, "zs_english") - values(target, "zs_english"))
-    claim = compare(COST_TOLERANCE - (values(None, "zs_english") - values(target, "zs_english")))
-    cost_lang = compare(values(None, "zs_languages") - values(target, "zs_languages"))
-    cost_r1 = compare(values(None, "r1") - values(target, "r1"))
+    cost = compare(values(None, "zs_english") - values(target, "zs_english"), **POINTS)
+    claim = compare(COST_TOLERANCE - (values(None, "zs_english") - values(target, "zs_english")), **POINTS)
+    cost_lang = compare(values(None, "zs_languages") - values(target, "zs_languages"), **POINTS)
+    cost_r1 = compare(values(None, "r1") - values(target, "r1"), **POINTS)
     checks[f"a K = width/8 = {target} bottleneck costs less than {COST_TOLERANCE:.0%} of zero-shot accuracy"] = (
-        claim.status, "claim")
+        claim, "claim")
+    io.write_json(out / "claims.json", {c: dict(status=v.status, mean=v.mean, se=v.se, n=v.n, mde=v.mde)
+                                        for c, (v, kind) in checks.items() if kind == "claim"})
+    effect = cfg["effect_to_detect"]
     full_mean = values(None, "zs_english").mean()
     within = [K for K in cfg["bottlenecks"] if full_mean - values(K, "zs_english").mean() < COST_TOLERANCE]
 
@@ -203,13 +231,14 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
         f"K = {target} (mean ± seed-to-seed standard deviation), the first seed for the other K.", "",
         *table, "",
         f"- Claim (SigLIP, mSigLIP) 'a small bottleneck (K = width/8) costs almost nothing' (here: less than "
-        f"{COST_TOLERANCE:.0%} of zero-shot accuracy, judged 2 standard errors clear of it): "
-        f"**{verdict(claim.status, quick)}**. K = {target} saves "
+        f"{COST_TOLERANCE:.0%} of zero-shot accuracy, judged 2 standard errors clear of it; the margin under the "
+        f"tolerance, 2% minus the cost: {claim.text(2)}): **{verdict(claim, quick)}**; seeds a {effect * 100:g}-point "
+        f"margin would need at this sd: {seeds_needed(claim, effect)}. K = {target} saves "
         f"{1 - k_emb['embedding_params'] / full_emb['embedding_params']:.0%} of the embedding "
         f"({full_emb['embedding_params']:,} -> {k_emb['embedding_params']:,} parameters; text tower "
         f"{full_emb['text_params']:,} -> {k_emb['text_params']:,}); cost, full minus K = {target}, paired by run seed: "
-        f"zero-shot (English prompts) {cost.text()}, zero-shot (generated-language prompts) {cost_lang.text()}, "
-        f"R@1 {cost_r1.text()}.",
+        f"zero-shot (English prompts) {cost.text(2)}, zero-shot (generated-language prompts) {cost_lang.text(2)}, "
+        f"R@1 {cost_r1.text(2)}.",
         f"- Bottlenecks within {COST_TOLERANCE:.0%} of the full table's mean zero-shot (one seed each except "
         f"K = {target}): {', '.join(f'K = {k}' for k in within) if within else 'none in the sweep'}.",
         f"- Where this scale cannot show it: the generated languages are word-for-word codes of about "
