@@ -282,17 +282,19 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     fn_ok = all(abs(r["measured"] - r["pool_expected"]) <= 5 * r["standard_error"] + 1e-12 for r in fn_rows)
     checks["measured false-negative rate of the training batches = the pool's expectation (5 standard errors)"] = (
         fn_ok, "consistency")
-    per_k = {K: compare(_paired(results, HARD, K, Bs)) for K in Ks}
+    # Claims hold their Comparison (accuracy points): the verdict and the claims table carry its power (MDE).
+    per_k = {K: compare(_paired(results, HARD, K, Bs), unit=" points", unit_scale=100) for K in Ks}
     per_k_r1 = {K: compare(_paired(results, RETRIEVAL, K, Bs)) for K in Ks}
     for K in Ks:
         checks[f"sigmoid beats softmax on hard negatives, K = {K} (false-negative rate {1 / K:.1e})"] = (
-            per_k[K].status, "claim")
+            per_k[K], "claim")
     k_lo, k_hi = max(Ks), min(Ks)       # lowest and highest false-negative rate
-    interaction = compare(_paired(results, HARD, k_lo, Bs) - _paired(results, HARD, k_hi, Bs))
+    interaction = compare(_paired(results, HARD, k_lo, Bs) - _paired(results, HARD, k_hi, Bs), unit=" points",
+                          unit_scale=100)
     interaction_r1 = compare(_paired(results, RETRIEVAL, k_lo, Bs) - _paired(results, RETRIEVAL, k_hi, Bs))
     claim_fn = (f"false negatives cost the sigmoid more than the softmax (its advantage on hard negatives is smaller "
                 f"at K = {k_hi} than at K = {k_lo})")
-    checks[claim_fn] = (interaction.status, "claim")
+    checks[claim_fn] = (interaction, "claim")
 
     # Report.
     acc = ", ".join(f"{k} {v:.3f}" for k, v in tower.head_accuracy.items())
@@ -328,12 +330,12 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
         numbers = (f"mean paired difference sigmoid - softmax of the hard-negative zero-shot over B in {Bs} and "
                    f"{len(seeds)} run seed(s): {c.text()}; class-aware R@1: {per_k_r1[K].text()}.")
         claim_lines.append(f"- 'sigmoid beats softmax on hard negatives' at K = {K}: " + claim_text(
-            c.status, quick, f"The sigmoid is ahead: {numbers}", f"The softmax is ahead: {numbers}",
+            c, quick, f"The sigmoid is ahead: {numbers}", f"The softmax is ahead: {numbers}",
             f"No difference beyond 2 standard errors: {numbers}"))
     numbers = (f"(sigmoid - softmax at K = {k_lo}) - (sigmoid - softmax at K = {k_hi}), paired by B and run seed (n = "
                f"{n}): {interaction.text()}; the same for class-aware R@1: {interaction_r1.text()}.")
     claim_lines.append("- 'false negatives cost the sigmoid more than the softmax': " + claim_text(
-        interaction.status, quick, f"The sigmoid's advantage shrinks at the higher false-negative rate: {numbers}",
+        interaction, quick, f"The sigmoid's advantage shrinks at the higher false-negative rate: {numbers}",
         f"The sigmoid's advantage grows at the higher false-negative rate: {numbers}",
         f"No change beyond 2 standard errors: {numbers}"))
     sig = [s for K in Ks for B in Bs for s in results["sigmoid"][K][B]]
