@@ -515,3 +515,23 @@ def test_saturation_pairs_the_common_seeds():
                                     runs([[0.50, 0.52, 0.49, 0.45, 0.46], [0.60, 0.61, 0.60], [0.55, 0.56, 0.55]]))
     assert best == 64 and rise.n == 3 and status is True and rise.status is True
     assert rise.mean == pytest.approx(np.mean([0.10, 0.09, 0.11])) and rise.threshold == RISE and rise.mde > 0
+
+
+def test_frozen_tower_lock_makes_a_second_process_wait(tmp_path):
+    """Studies run side by side share the frozen tower: while one process holds the cache's lock (training), another
+    waits for it instead of training the same tower again."""
+    import subprocess
+    import sys
+    import time
+
+    lock = tmp_path / ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from experiments.siglip_studies import common\n"
+        f"with common._exclusive(Path({str(lock)!r})):\n"
+        "    print('locked', flush=True); time.sleep(1.5)\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    t0 = time.perf_counter()
+    with common._exclusive(lock):
+        waited = time.perf_counter() - t0
+    holder.wait(timeout=30)
+    assert waited > 0.5

@@ -9,7 +9,10 @@
 * ``hard_negatives``: sigmoid vs softmax on the fine-grained set (near-duplicate captions) at two
   false-negative rates.
 
-Each module has ``NAME``, ``TITLE`` and ``run(out_root, *, quick, seed, progress) -> Outcome``
-(writes ``<out_root>/<NAME>/``: config.json with the seed, raw metrics, figures, summary.md).
-Run one with ``python -m experiments run NAME [--quick]`` (``run studies`` runs all of them and writes SIGLIP_STUDIES.md).
+Each module has ``NAME``, ``TITLE``, ``get_config(arg)`` (arg: "quick", "large" and/or "seed=N";
+:func:`experiments.lab.parse_options`) and ``run(config, out_root, *, progress) -> Outcome`` (writes
+``<out_root>/<NAME>/``: config.json with the seed, raw metrics, figures, summary.md). Run one with
+``python -m experiments run NAME [--quick | --scale large]`` (``run studies`` runs all of them and writes
+SIGLIP_STUDIES.md). Claims are judged by :func:`experiments.lab.compare`, whose verdict states the
+smallest effect the study could have detected.
 """

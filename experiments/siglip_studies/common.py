@@ -21,6 +21,7 @@ another data set, its heads and cache folder (``hard_negatives.FineSpec``: the f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -178,6 +179,30 @@ def frozen_image_tower(out_root, spec: FrozenSpec, *, progress: bool = True) -> 
     """
     t0 = time.perf_counter()
     folder = Path(out_root) / spec.cache_name
+    folder.mkdir(parents=True, exist_ok=True)
+    # Studies run side by side (python -m experiments run studies: one process each) share this tower:
+    # the first trains it while the others wait on the lock, then load what it saved.
+    with _exclusive(folder / ".lock"):
+        return _frozen_image_tower(folder, spec, progress, t0)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path):
+    """An exclusive lock between processes on ``lock_file`` (fcntl; no lock where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:         # not POSIX: studies run one after another there anyway
+        yield
+        return
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _frozen_image_tower(folder: Path, spec: FrozenSpec, progress: bool, t0: float) -> FrozenImages:
     config = {"spec": dataclasses.asdict(spec), "version": 2}
     cfg_file = folder / "config.json"
     if cfg_file.is_file() and json.loads(cfg_file.read_text()) == json.loads(json.dumps(config)):
