@@ -34,8 +34,8 @@ from constellations import io
 
 from .common import FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
     zero_shot_mean
-from experiments.lab import Config, Outcome, fmt, parse_options, compare, machine_note, verdict
-from .siglit import POINTS, _config as siglit_config, learning_rate, seeds_at, seeds_needed
+from experiments.lab import Config, Outcome, fmt, compare, machine_note, verdict
+from .siglit import POINTS, _config as siglit_config, scale_name, study_config, learning_rate, seeds_at, seeds_needed
 
 NAME = "bias_init"
 TITLE = "bias init: b0 = -10 vs 0 vs log(1/B) vs relative bias"
@@ -45,13 +45,11 @@ VARIANTS = ("b0 = -10", "b0 = 0", "b0 = log(1/B)", "relative bias, b_rel0 = 1")
 
 def get_config(arg=None) -> Config:
     """The study as data; ``arg`` is "quick" / "large" and/or "seed=N" (lab.parse_options)."""
-    scale, seed = parse_options(arg)
-    return Config(_config(scale, seed), quick=scale == "quick")
+    return study_config(arg, _config)
 
 
 def _config(scale, seed: int) -> dict:
-    if isinstance(scale, bool):
-        scale = "quick" if scale else "full"
+    scale = scale_name(scale)
     base = siglit_config(scale, seed)
     batch_sizes = {"quick": [16], "full": [32, 1024], "large": [256, 16384]}[scale]
     cfg = dict(seed=seed, run_seeds=base["run_seeds"], small_batch_run_seeds=base["small_batch_run_seeds"],

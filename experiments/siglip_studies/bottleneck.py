@@ -33,8 +33,8 @@ from constellations.siglip.models import decode_variant
 
 from .common import FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
     zero_shot_mean
-from experiments.lab import Config, Outcome, fmt, parse_options, compare, machine_note, verdict
-from .siglit import POINTS, _config as siglit_config, learning_rate, seeds_needed
+from experiments.lab import Config, Outcome, fmt, compare, machine_note, verdict
+from .siglit import POINTS, _config as siglit_config, scale_name, study_config, learning_rate, seeds_needed
 
 NAME = "bottleneck"
 TITLE = "bottlenecked token embedding: vocab -> K -> width vs the full table"
@@ -44,13 +44,11 @@ COST_TOLERANCE = 0.02
 
 def get_config(arg=None) -> Config:
     """The study as data; ``arg`` is "quick" / "large" and/or "seed=N" (lab.parse_options)."""
-    scale, seed = parse_options(arg)
-    return Config(_config(scale, seed), quick=scale == "quick")
+    return study_config(arg, _config)
 
 
 def _config(scale, seed: int) -> dict:
-    if isinstance(scale, bool):
-        scale = "quick" if scale else "full"
+    scale = scale_name(scale)
     base = siglit_config(scale, seed)
     common = dict(seed=seed, run_seeds=base["run_seeds"], frozen=base["frozen"], examples_seen=base["examples_seen"],
                   lr0=base["lr0"], lr_reference_batch=base["lr_reference_batch"],

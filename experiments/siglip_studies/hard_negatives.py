@@ -61,7 +61,7 @@ from constellations.siglip import finegrained as fg
 from .common import FrozenSpec, LitSpec, embed_with_frozen, frozen_image_tower, save_runs, train_lit, \
     training_stream
 from .siglit import learning_rate, metric
-from experiments.lab import Config, Outcome, claim_text, compare, fmt, machine_note, parse_options, verdict
+from experiments.lab import Config, Outcome, claim_text, compare, fmt, machine_note, parse_options
 
 NAME = "hard_negatives"
 TITLE = "Hard negatives: sigmoid vs softmax on fine-grained data at two false-negative rates"

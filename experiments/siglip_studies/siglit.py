@@ -63,8 +63,18 @@ POINTS = dict(unit=" points", unit_scale=100.0)     # accuracy differences print
 
 def get_config(arg=None) -> Config:
     """The study as data; ``arg`` is "quick" / "large" and/or "seed=N" (lab.parse_options)."""
+    return study_config(arg, _config)
+
+
+def study_config(arg, build) -> Config:
+    """A SigLIP study's ``get_config``: (scale, seed) from ``arg`` (lab.parse_options) through ``build``."""
     scale, seed = parse_options(arg)
-    return Config(_config(scale, seed), quick=scale == "quick")
+    return Config(build(scale, seed), quick=scale == "quick")
+
+
+def scale_name(scale) -> str:
+    """"quick", "full" or "large"; a bool is the old quick flag."""
+    return ("quick" if scale else "full") if isinstance(scale, bool) else scale
 
 
 def _frozen(scale: str, seed: int) -> FrozenSpec:
@@ -79,8 +89,7 @@ def _frozen(scale: str, seed: int) -> FrozenSpec:
 
 def _config(scale, seed: int) -> dict:
     """The config of ``scale`` ("quick", "full", "large"; a bool is the old quick flag) with data seed ``seed``."""
-    if isinstance(scale, bool):
-        scale = "quick" if scale else "full"
+    scale = scale_name(scale)
     frozen = dataclasses.asdict(_frozen(scale, seed))
     if scale == "quick":
         cfg = dict(seed=seed, run_seeds=[seed], small_batch_run_seeds=[seed], frozen=frozen, batch_sizes=[16, 64],
