@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pickle
 import platform
 import sys
 import time
@@ -131,10 +132,16 @@ def _run_module(module_name: str, out, *, scale: str, seed: int, progress: bool)
     print(f"[{module.NAME}] {module.TITLE} ({scale} scale, seed {seed})", flush=True)
     outcome = module.run(config, out, progress=progress)
     io.write_text(out / module.NAME / "summary.md", outcome.markdown)
+    # The whole Outcome (checks with their Comparisons), so a group report can be assembled later from
+    # entries run separately (``report`` below) without running them again.
+    io.write_bytes(out / module.NAME / OUTCOME_FILE, pickle.dumps(outcome))
     for check, (passed, kind) in outcome.checks.items():
         print(f"  [{check_label(passed, kind, scale == 'quick')}] {check}")
     print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {out / module.NAME}", flush=True)
     return outcome
+
+
+OUTCOME_FILE = "outcome.pickle"
 
 
 def _run_captured(module_name: str, out, scale: str, seed: int):

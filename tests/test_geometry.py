@@ -225,6 +225,45 @@ def test_linear_separability_both_ways(method):
     assert s.certified == (method == "lp")
 
 
+@pytest.mark.parametrize("gap, shared", [(1e-6, False), (1e-3, False), (1e-6, True), (1e-3, True)])
+def test_linear_separability_at_the_boundary(gap, shared):
+    """The hard case of the separability verdict: two clouds that nearly touch. Along a direction e the U
+    rows sit at <e, x> >= gap / 2 and the V rows at <= -gap / 2 (both touching those planes), in 48
+    dimensions with many repeated rows (a few distinct captions, as trained text towers give): separable,
+    and the LP's hyperplane separates every point; with one U row also among the V rows: not separable. (The unbounded feasibility LP asks for
+    margin 1, so |w| ~ 1 / gap here; the bounded max-margin form finishes at any gap.)"""
+    rng = np.random.default_rng(7)
+    d, e = 48, np.eye(48)[0]
+    def side(n, distinct, sign):
+        X = random_unit(rng, distinct, d)[rng.integers(0, distinct, n)]
+        X[:, 0] = sign * (np.abs(X[:, 0]) + gap / 2)
+        X[np.argmin(np.abs(X[:, 0])), 0] = sign * gap / 2        # a point exactly on its plane
+        return X / np.linalg.norm(X, axis=1, keepdims=True)      # scaling keeps the sign of <e, x>
+    U, V = side(600, 600, 1.0), side(500, 7, -1.0)
+    if shared:                                                   # one point in both clouds: inseparable
+        V[0] = U[np.argmin(U @ e)]
+    s = cs.linear_separability(U, V, method="lp")
+    assert s.certified and s.method == "lp" and s.separable == (not shared)
+    if s.separable:
+        assert np.all(U @ s.normal > s.offset) and np.all(V @ s.normal < s.offset)
+
+
+def test_linear_separability_falls_back_to_the_perceptron_when_the_lp_fails(monkeypatch):
+    """Should HiGHS stop without a verdict, the perceptron decides, with a warning (a long run is not lost to
+    the LP's numerical trouble)."""
+    import constellations.geometry as geometry
+
+    class Failed:
+        status, message = 4, "numerical difficulties"
+    monkeypatch.setattr(geometry, "linprog", lambda *a, **k: Failed())
+    rng = np.random.default_rng(5)
+    U = np.hstack([0.8 * random_unit(rng, 60, 4), np.full((60, 1), 0.6)])
+    V = np.hstack([0.8 * random_unit(rng, 30, 4), np.full((30, 1), -0.6)])
+    with pytest.warns(RuntimeWarning, match="numerical difficulties"):
+        s = cs.linear_separability(U, V, method="lp")
+    assert s.separable and s.method == "perceptron"
+
+
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 9), st.integers(1, 9), st.booleans())
 def test_inner_product_blocks_cover_the_matrix(n_u, n_v, rows, cols, upper):
     """The one blocked inner product: its tiles are U V^T's own entries, each once; upper=True (a Gram
