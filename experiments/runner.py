@@ -6,6 +6,7 @@ report section and study, and writes the reports.
     python -m experiments run report [--quick]    # make reproduce: foundation ... E1-E9 -> OUT/REPORT.md
     python -m experiments run studies [--quick]   # make siglip-studies: the SigLIP studies -> OUT/SIGLIP_STUDIES.md
     python -m experiments run synthetic           # E1-E9 only (no report file)
+    python -m experiments report studies          # the report again from the entries' saved results
 
 Each entry writes ``OUT/<name>/`` (config.json with the seed, raw numbers, figures) and
 ``OUT/<name>/summary.md`` (its report fragment) and prints its checks. Exit status: 0 when every
@@ -134,7 +135,7 @@ def _run_module(module_name: str, out, *, scale: str, seed: int, progress: bool)
     io.write_text(out / module.NAME / "summary.md", outcome.markdown)
     # The whole Outcome (checks with their Comparisons), so a group report can be assembled later from
     # entries run separately (``report`` below) without running them again.
-    io.write_bytes(out / module.NAME / OUTCOME_FILE, pickle.dumps(outcome))
+    io.write_bytes(out / module.NAME / OUTCOME_FILE, pickle.dumps({"outcome": outcome, "scale": scale, "seed": seed}))
     for check, (passed, kind) in outcome.checks.items():
         print(f"  [{check_label(passed, kind, scale == 'quick')}] {check}")
     print(f"[{module.NAME}] {outcome.wall_time_s:.1f} s -> {out / module.NAME}", flush=True)
@@ -238,6 +239,27 @@ def report_markdown(group: Group, outcomes, *, quick: bool, seed: int, seconds: 
     return "\n".join(parts)
 
 
+def saved_outcomes(names, out) -> tuple[list, str, int]:
+    """The Outcomes entries ``names`` saved in ``OUT/<name>/`` (:data:`OUTCOME_FILE`) and their common
+    scale and seed; ValueError naming what is missing or does not agree."""
+    found, missing = [], []
+    for name in names:
+        f = Path(out) / load(name).NAME / OUTCOME_FILE
+        if not f.is_file():
+            missing.append(name)
+            continue
+        found.append(pickle.loads(f.read_bytes()))
+    if missing:
+        raise ValueError(f"no saved result of {', '.join(missing)} in {out} (run them first: "
+                         f"python -m experiments run {' '.join(missing)} --out {out})")
+    runs = {(r["scale"], r["seed"]) for r in found}
+    if len(runs) > 1:
+        raise ValueError(f"the saved results in {out} mix scales and seeds: "
+                         + ", ".join(f"{r['outcome'].name} ({r['scale']}, seed {r['seed']})" for r in found))
+    (scale, seed), = runs
+    return [r["outcome"] for r in found], scale, seed
+
+
 def machine_note() -> str:
     from experiments.lab import machine_note as note
 
@@ -259,6 +281,9 @@ def build_parser(prog: str = "python -m experiments") -> argparse.ArgumentParser
     r.add_argument("--jobs", type=int, default=None,
                    help="entries run at once, each in its own process on one core (default: the usable cores, "
                         "at most 2; 1 runs them in this process, with a progress bar per entry)")
+    rep = sub.add_parser("report", help="write a group's report from its entries' saved results (no rerun)")
+    rep.add_argument("group", choices=[g for g, v in GROUPS.items() if v.report], help="the group")
+    rep.add_argument("--out", type=Path, default=Path("results"), help="the folder the entries wrote (default results/)")
     sub.add_parser("list", help="list every entry and group")
     return p
 
@@ -271,6 +296,16 @@ def main(argv=None, *, prog: str = "python -m experiments") -> int:
                 print(f"{name}: {load(name).TITLE}")
             for name, g in GROUPS.items():
                 print(f"{name} (group{', writes ' + g.report if g.report else ''}): {', '.join(g.names)}")
+            return 0
+        if args.command == "report":
+            group = GROUPS[args.group]
+            outcomes, scale, seed = saved_outcomes(group.names, args.out)
+            from constellations import io
+
+            text = report_markdown(group, outcomes, quick=scale == "quick", seed=seed,
+                                   seconds=sum(o.wall_time_s for o in outcomes),
+                                   note=f"assembled from the entries' saved results; {machine_note()}", scale=scale)
+            print(f"wrote {io.write_text(args.out / group.report, text)}")
             return 0
         if args.quick and args.scale not in (None, "quick"):
             raise ValueError(f"--quick and --scale {args.scale} disagree: give one")

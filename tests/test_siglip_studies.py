@@ -53,6 +53,54 @@ def test_quick_report(out_dir):
     assert "Failed consistency checks" not in report
 
 
+def test_report_from_saved_results(out_dir, tmp_path, capsys):
+    """``report studies`` writes the same report from the entries' saved Outcomes, without running them; a
+    folder without them is a clear error naming the entries to run."""
+    copy = tmp_path / "copy"
+    for name in ("siglit", "bias_init", "bottleneck", "memory", "hard_negatives"):
+        (copy / name).mkdir(parents=True)
+        (copy / name / "outcome.pickle").write_bytes((out_dir / name / "outcome.pickle").read_bytes())
+    assert cli(["report", "studies", "--out", str(copy)]) == 0
+    again, first = (copy / "SIGLIP_STUDIES.md").read_text(), (out_dir / "SIGLIP_STUDIES.md").read_text()
+    table = [ln for ln in first.splitlines() if ln.startswith("| ")]
+    assert table and table == [ln for ln in again.splitlines() if ln.startswith("| ")]
+    assert (out_dir / "memory" / "summary.md").read_text() in again and "saved results" in again
+    (copy / "memory" / "outcome.pickle").unlink()
+    assert cli(["report", "studies", "--out", str(copy)]) == 2
+    assert "no saved result of memory" in capsys.readouterr().err
+
+
+def test_a_rerun_reuses_finished_runs_and_trains_only_the_missing_one(out_dir, tmp_path):
+    """A study run again in the same folder (after a crash or a kill) loads every finished run from
+    runs_cache/ and trains only what is missing, with the same numbers; the cache key changes with the spec."""
+    import shutil
+
+    for folder in ("siglip_frozen_tower", "bias_init"):
+        shutil.copytree(out_dir / folder, tmp_path / folder)
+    cache = sorted((tmp_path / "bias_init" / common.RUNS_CACHE).glob("*.pickle"))
+    assert len(cache) == len(_read(out_dir, "bias_init", "runs.json")) >= 4
+    cache[0].unlink()                                     # the run a crash interrupted
+    assert cli(["run", "bias_init", "--quick", "--seed", "3", "--out", str(tmp_path), "--no-progress"]) == 0
+    first, again = _read(out_dir, "bias_init", "runs.json"), _read(tmp_path, "bias_init", "runs.json")
+    assert [r["loaded_from_cache"] for r in first] == [False] * len(first)
+    assert sum(not r["loaded_from_cache"] for r in again) == 1
+    for a, b in zip(first, again):
+        a.pop("loaded_from_cache"), b.pop("loaded_from_cache")
+        if a["wall_time_s"] != b["wall_time_s"]:          # the retrained run: same numbers, its own timing
+            a.pop("wall_time_s"), b.pop("wall_time_s"), a.pop("examples_per_sec"), b.pop("examples_per_sec")
+        assert a.keys() == b.keys()
+        for k in a:     # numbers equal up to float32 round-off (a retrained run is in another process)
+            if isinstance(a[k], float):
+                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-7), k
+            else:
+                assert json.dumps(a[k], sort_keys=True) == json.dumps(b[k], sort_keys=True), k
+    frozen = type("Frozen", (), {"spec": common.FrozenSpec(seed=3)})()
+    spec = common.LitSpec(batch_size=16)
+    assert common.run_key(frozen, spec) == common.run_key(frozen, common.LitSpec(batch_size=16))
+    assert common.run_key(frozen, spec) != common.run_key(frozen, common.LitSpec(batch_size=16, lr=2e-3))
+    assert common.run_key(frozen, spec) != common.run_key(type("Frozen", (), {"spec": common.FrozenSpec(seed=4)})(), spec)
+
+
 def _read(out, study, name):
     return json.loads((out / study / name).read_text())
 

@@ -13,6 +13,8 @@ Each module has ``NAME``, ``TITLE``, ``get_config(arg)`` (arg: "quick", "large" 
 :func:`experiments.lab.parse_options`) and ``run(config, out_root, *, progress) -> Outcome`` (writes
 ``<out_root>/<NAME>/``: config.json with the seed, raw metrics, figures, summary.md). Run one with
 ``python -m experiments run NAME [--quick | --scale large]`` (``run studies`` runs all of them and writes
-SIGLIP_STUDIES.md). Claims are judged by :func:`experiments.lab.compare`, whose verdict states the
+SIGLIP_STUDIES.md; ``report studies`` writes it again from the studies' saved outcomes). Every
+finished SigLiT run is saved in ``<out_root>/<NAME>/runs_cache/`` (:func:`.common.train_lit`), so a
+study run again after a crash trains only the runs it had not finished. Claims are judged by :func:`experiments.lab.compare`, whose verdict states the
 smallest effect the study could have detected.
 """

@@ -32,7 +32,7 @@ import numpy as np
 
 from constellations import io
 
-from .common import FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
+from .common import RUNS_CACHE, FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
     zero_shot_mean
 from experiments.lab import Config, Outcome, fmt, compare, machine_note, verdict
 from .siglit import POINTS, _config as siglit_config, scale_name, study_config, learning_rate, seeds_at, seeds_needed
@@ -130,7 +130,7 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     Bs = cfg["batch_sizes"]
     runs = {B: {name: [] for name in VARIANTS} for B in Bs}
     for B, name, spec in plan(cfg):
-        runs[B][name].append(train_lit(frozen, spec, progress=progress))
+        runs[B][name].append(train_lit(frozen, spec, progress=progress, cache_dir=out / RUNS_CACHE))
     flat = [r for B in Bs for name in VARIANTS for r in runs[B][name]]
     save_runs(out, flat)
     _figure(cfg, runs, out)

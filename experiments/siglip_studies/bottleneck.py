@@ -31,7 +31,7 @@ import numpy as np
 from constellations import io
 from constellations.siglip.models import decode_variant
 
-from .common import FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
+from .common import RUNS_CACHE, FrozenSpec, LitSpec, frozen_note, lit_config, save_runs, start_study, train_lit, \
     zero_shot_mean
 from experiments.lab import Config, Outcome, fmt, compare, machine_note, verdict
 from .siglit import POINTS, _config as siglit_config, scale_name, study_config, learning_rate, seeds_needed
@@ -157,7 +157,8 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     for spec in specs(cfg):
         K, languages, run_seed, name = spec.text_bottleneck, spec.extra_languages, spec.run_seed, spec.label
         langs = cfg["zero_shot_languages"] if languages else []
-        r = train_lit(frozen, spec, progress=progress, zero_shot_languages=langs)
+        r = train_lit(frozen, spec, progress=progress, zero_shot_languages=langs,
+                      cache_dir=out / RUNS_CACHE)
         runs.append(r)
         rows.append(dict(name=name, K=K, languages=languages, run_seed=run_seed, vocab=r.vocab_size,
                          embedding_params=r.embedding_params, text_params=r.text_params,

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -375,6 +377,7 @@ class LitRun:
     vocab_size: int
     wall_time_s: float
     examples_per_sec: float
+    loaded_from_cache: bool = False   # True when train_lit read it from a study's runs_cache/
 
     def summary(self) -> dict:
         h = self.history
@@ -385,6 +388,7 @@ class LitRun:
             "text_params": self.text_params, "embedding_params": self.embedding_params,
             "vocab_size": self.vocab_size, "wall_time_s": self.wall_time_s,
             "examples_per_sec": self.examples_per_sec, "initial_check": self.initial_check,
+            "loaded_from_cache": self.loaded_from_cache,
             **self.evaluation, **{f"analysis/{k}": v for k, v in self.analysis.items()},
         }
 
@@ -448,13 +452,60 @@ def scan_training(setup, params: dict, pool: dict, stream: np.ndarray, *, progre
     return to_host(state.params), history, seconds
 
 
+#: Folder (in a study's output folder) of its finished runs, each saved as it finishes.
+RUNS_CACHE = "runs_cache"
+_CODE_FINGERPRINT: dict = {}
+
+
+def _code_fingerprint(*extra_files) -> str:
+    """sha256 of the source a run's numbers depend on: the library, this module and ``extra_files``."""
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "constellations").rglob("*.py")) + [Path(__file__).resolve()] + \
+        sorted(Path(f).resolve() for f in extra_files)
+    key = tuple(str(f) for f in files)
+    if key not in _CODE_FINGERPRINT:
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+        _CODE_FINGERPRINT[key] = digest.hexdigest()
+    return _CODE_FINGERPRINT[key]
+
+
+def run_key(frozen: FrozenImages, spec: LitSpec, zero_shot_languages=(), extra_eval=None) -> str:
+    """The name of a run in :data:`RUNS_CACHE`: a hash of everything that decides its numbers (the frozen
+    tower's spec, the run's spec and evaluations, jax's version and the source code they run)."""
+    import inspect
+
+    extra = [] if extra_eval is None else [inspect.getsourcefile(extra_eval)]
+    what = {"frozen": [type(frozen.spec).__name__, dataclasses.asdict(frozen.spec)], "spec": dataclasses.asdict(spec),
+            "zero_shot_languages": [int(x) for x in zero_shot_languages],
+            "extra_eval": None if extra_eval is None else f"{extra_eval.__module__}.{extra_eval.__qualname__}",
+            "jax": jax.__version__, "code": _code_fingerprint(*extra)}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def train_lit(frozen: FrozenImages, spec: LitSpec, *, progress: bool = True, zero_shot_languages=(),
-              extra_eval=None) -> LitRun:
+              extra_eval=None, cache_dir=None) -> LitRun:
     """Train one text tower from scratch against the cached frozen image embeddings, then evaluate it.
 
     ``extra_eval``: None, or ``f(embed_texts, frozen) -> dict`` of a study's own evaluations of the
     trained text tower (``embed_texts``: caption strings -> (n, d) unit rows), merged into the evaluation.
+    ``cache_dir``: None, or a folder where the finished run is saved (atomically) under :func:`run_key`,
+    and from which it is loaded instead of trained when it is there: a study that stops (a crash, a
+    kill) and is run again loses only the run it was in. Any change to the spec, the frozen tower, jax
+    or the code behind the run changes the key, so a stale run is never reused.
     """
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"{run_key(frozen, spec, zero_shot_languages, extra_eval)}.pickle"
+        if cached.is_file():
+            run = pickle.loads(cached.read_bytes())
+            if isinstance(run, LitRun) and run.spec == spec:
+                run.loaded_from_cache = True
+                return run
+        run = train_lit(frozen, spec, progress=progress, zero_shot_languages=zero_shot_languages,
+                        extra_eval=extra_eval)
+        io.write_bytes(cached, pickle.dumps(run))
+        return run
     t0 = time.perf_counter()
     cfg = lit_config(frozen.spec, spec)
     setup = build(cfg)

@@ -58,7 +58,7 @@ import numpy as np
 from constellations import io
 from constellations.siglip import finegrained as fg
 
-from .common import FrozenSpec, LitSpec, embed_with_frozen, frozen_image_tower, save_runs, train_lit, \
+from .common import RUNS_CACHE, FrozenSpec, LitSpec, embed_with_frozen, frozen_image_tower, save_runs, train_lit, \
     training_stream
 from .siglit import learning_rate, metric
 from experiments.lab import Config, Outcome, claim_text, compare, fmt, machine_note, parse_options
@@ -265,7 +265,8 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
                     spec = LitSpec(parameterization=parameterization, batch_size=B, examples_seen=cfg["examples_seen"],
                                    lr=learning_rate(cfg, B), text_variant=cfg["text_variant"], run_seed=run_seed,
                                    label=f"{loss} K={K} B={B} seed={run_seed}")
-                    runs[loss][K][B].append(train_lit(frozen[K], spec, progress=progress, extra_eval=fine_evaluation))
+                    runs[loss][K][B].append(train_lit(frozen[K], spec, progress=progress, extra_eval=fine_evaluation,
+                                                               cache_dir=out / RUNS_CACHE))
     all_runs = [r for loss in LOSSES for K in Ks for B in Bs for r in runs[loss][K][B]]
     save_runs(out, all_runs)
     io.write_json(out / "false_negatives.json", fn_rows)

@@ -48,7 +48,7 @@ import numpy as np
 
 from constellations import io
 
-from .common import FrozenSpec, LitSpec, frozen_note, lit_config, same_attribute_fraction, save_runs, \
+from .common import RUNS_CACHE, FrozenSpec, LitSpec, frozen_note, lit_config, same_attribute_fraction, save_runs, \
     start_study, train_lit, zero_shot_mean
 from experiments.lab import Config, Outcome, fmt, parse_options, compare, machine_note, verdict
 
@@ -333,7 +333,7 @@ def run(config, out_root, *, progress: bool = True) -> Outcome:
     trained = {}
     for arm, loss, B, spec in plan(cfg):
         if spec not in trained:
-            trained[spec] = train_lit(frozen, spec, progress=progress)
+            trained[spec] = train_lit(frozen, spec, progress=progress, cache_dir=out / RUNS_CACHE)
         runs[arm][loss][B].append(trained[spec])
     all_runs = [r for loss in LOSSES for B in Bs for r in runs["equal examples"][loss][B]]
     save_runs(out, all_runs)
