@@ -136,9 +136,13 @@ def _figure(rows: list[dict], cfg: dict, width: int, out: Path) -> None:
     names = [str(k) if k != width else "full" for k in Ks]
     emb = [first[k]["embedding_params"] for k in Ks]
     rest = [first[k]["text_params"] - first[k]["embedding_params"] for k in Ks]
+    # A linear axis: stacked bars on a log axis would hide the small embeddings' share.
     ax[1].bar(names, emb, label="token embedding")
     ax[1].bar(names, rest, bottom=emb, label="rest of the text tower")
-    ax[1].set(yscale="log", ylabel="parameters", xlabel="K", title="text-tower parameters")
+    for x, (e, r) in enumerate(zip(emb, rest)):
+        ax[1].annotate(f"{e:,}\n({e / (e + r):.0%})", (x, e + r), ha="center", va="bottom", fontsize=7)
+    ax[1].set(ylabel="parameters", xlabel="K", title="text-tower parameters (above each bar: the token embedding)",
+              ylim=(0, 1.2 * max(e + r for e, r in zip(emb, rest))))
     ax[1].legend(fontsize=7)
     fig.suptitle("error bars: seed-to-seed standard deviation (full table and K = width/8)", fontsize=9)
     io.save_figure(fig, out / "bottleneck.png")
