@@ -29,7 +29,7 @@ reproduce: $(STAMP)
 reproduce-quick: $(STAMP)
 	$(BIN)/python -m experiments run report --out results --quick
 
-# The SigLIP paper's own studies at lab scale (about an hour on 2 cores, estimated): results/SIGLIP_STUDIES.md.
+# The SigLIP paper's own studies at lab scale (about 90 min on 2 cores, measured; siglit alone 85 min): results/SIGLIP_STUDIES.md.
 siglip-studies: $(STAMP)
 	$(BIN)/python -m experiments run studies --out results
 

@@ -99,7 +99,7 @@ AFTER = {"e9": ("e6", "e7")}
 #: Rough seconds of each full-scale entry on one core (measured; only orders the parallel queue, longest first).
 COST = {"e6": 150, "e3": 70, "e7": 45, "theory": 40, "e4": 30, "e5": 30, "e2": 15, "spherical_codes": 15,
         "e8": 6, "e9": 3, "e1": 3, "foundation": 2,
-        "siglit": 1500, "bottleneck": 600, "bias_init": 500, "hard_negatives": 400, "memory": 300}
+        "siglit": 5100, "bottleneck": 1600, "bias_init": 1240, "hard_negatives": 930, "memory": 300}
 
 
 def _config_arg(scale: str, seed: int) -> str:

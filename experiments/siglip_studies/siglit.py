@@ -31,7 +31,7 @@ equal-examples arm step-starved; the lr is scaled as lr(B) = lr0 sqrt(B / B0) (A
 rule), the same for both losses and both arms (so the two arms differ only in the step count).
 
 **Scales.** "quick": the test-suite scale (claims not judged). Full (the default, ``make
-siglip-studies``): one CPU core, about half of the studies' hour. "large": the same study at
+siglip-studies``): one CPU core, 85 min measured (102 runs). "large": the same study at
 accelerator scale (a wider ``Ti/8`` frozen tower and ``Ti`` text tower, a 128k pool, B = 256 to 32k,
 1M examples per equal-examples run, 256 steps per equal-steps run, 8 seeds at B = 256 and 4 above), for
 a GPU (``python -m experiments run siglit --scale large``); its size is an estimate, not measured here.
